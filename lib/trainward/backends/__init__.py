@@ -1,0 +1,29 @@
+"""Backends: where runs execute and volumes live. `get_backend(name)` builds the default one."""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+from .base import Backend, ReadOnly, ReadOnlyBackend
+
+BACKENDS = ("local", "modal")
+
+
+def get_backend(name: str) -> Backend:
+    """The real backend called `name` (local or modal). The Modal SDK is imported lazily."""
+    if name == "local":
+        from .local import LocalBackend
+
+        return LocalBackend()
+    if name == "modal":
+        from .modal import ModalBackend
+
+        return ModalBackend()
+    raise UsageError(f"unknown backend {name!r}", hint=f"use one of: {', '.join(BACKENDS)}")
+
+
+def get_reader(name: str) -> ReadOnlyBackend:
+    """A read-only view of backend `name`: all that status, pull, runs, logs and doctor receive."""
+    return ReadOnly(get_backend(name))  # type: ignore[return-value]
+
+
+__all__ = ["BACKENDS", "Backend", "ReadOnly", "ReadOnlyBackend", "get_backend", "get_reader"]

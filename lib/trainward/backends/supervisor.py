@@ -1,0 +1,100 @@
+"""The detached local supervisor: `python -m trainward.backends.supervisor PROC_DIR`.
+
+It runs in its own session (the local backend starts it with start_new_session), records
+its pid, runs the worker, retries it the way Modal retries a container (any failure except
+a config error, exit 2, while retries remain), enforces the per-attempt timeout, and writes
+exit.json when it ends. `trainward stop` sends SIGTERM to the whole process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..ledger import atomic_write
+
+NO_RETRY_CODES = (0, 2)
+KILL_GRACE_S = 20.0
+
+
+class Supervisor:
+    def __init__(self, pdir: Path) -> None:
+        self.pdir = pdir
+        self.spec: dict[str, Any] = json.loads((pdir / "spec.json").read_text())
+        self.child: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+        self.started_at = time.time()
+
+    def _write(self, name: str, doc: dict[str, Any]) -> None:
+        atomic_write(self.pdir / name, json.dumps(doc, indent=2).encode())
+
+    def _on_term(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+        if self.child and self.child.poll() is None:
+            self.child.send_signal(signal.SIGTERM)
+
+    def _attempt(self, attempt: int) -> tuple[int, str | None]:
+        env = {
+            **os.environ,
+            "TRAINWARD_VOLUME_ROOT": self.spec["volume_root"],
+            "TRAINWARD_ATTEMPT": str(attempt),
+            "TRAINWARD_BACKEND": "local",
+        }
+        self.child = subprocess.Popen(
+            [sys.executable, "-m", "trainward.worker", str(self.pdir / "spec.json")], env=env, stdin=subprocess.DEVNULL
+        )
+        timeout = self.spec.get("timeout_s")
+        try:
+            return self.child.wait(timeout=timeout), None
+        except subprocess.TimeoutExpired:
+            print(f"[trainward] attempt {attempt} hit its timeout of {timeout} s; stopping it", flush=True)
+            self.child.send_signal(signal.SIGTERM)
+            try:
+                self.child.wait(timeout=KILL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait()
+            return self.child.returncode, f"timed out after {timeout} s"
+
+    def run(self) -> int:
+        cwd = os.environ.get("TRAINWARD_CWD")
+        if cwd:
+            os.chdir(cwd)
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        retries = int(self.spec.get("retries") or 0)
+        attempt, code, reason = 0, 1, None
+        while True:
+            attempt += 1
+            self._write("proc.json", {"pid": os.getpid(), "pgid": os.getpgid(0), "started_at": self.started_at,
+                                      "attempt": attempt, "run": self.spec["run"]})  # fmt: skip
+            code, reason = self._attempt(attempt)
+            if self.stopping or code in NO_RETRY_CODES or attempt > retries:
+                break
+            print(f"[trainward] attempt {attempt} exited with {code}; retrying ({attempt}/{retries})", flush=True)
+            time.sleep(min(2.0 * attempt, 10.0))
+        if self.stopping:
+            state, reason = "stopped", "stopped by `trainward stop`"
+        elif code == 0:
+            state = "finished"
+        else:
+            state = "failed"
+            reason = reason or (f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+        self._write("exit.json", {"state": state, "exit_code": code, "reason": reason,
+                                  "ended_at": time.time(), "attempts": attempt})  # fmt: skip
+        return 0 if state == "finished" else 1
+
+
+def main() -> None:
+    sys.exit(Supervisor(Path(sys.argv[1])).run())
+
+
+if __name__ == "__main__":
+    main()
