@@ -77,7 +77,8 @@ class RunStatus:
 
 
 def _verdict(compute: ComputeState | None, ledger_state: str | None, since_log: float | None,
-             started_ago: float | None, stale_after: float) -> tuple[str, str | None]:  # fmt: skip
+             since_start: float | None, stale_after: float) -> tuple[str, str | None]:  # fmt: skip
+    """The verdict from the compute state and the ledger. See the module docstring."""
     c = compute.state if compute else "unknown"
     if c == "stopped":
         return "stopped", compute.reason if compute else None
@@ -94,12 +95,12 @@ def _verdict(compute: ComputeState | None, ledger_state: str | None, since_log: 
         return "zombie", f"the ledger says {ledger_state or 'nothing'} but {gone}"
     if c == "pending":
         return "pending", None
-    if ledger_state in (None, "pending"):
-        if started_ago is not None and started_ago > stale_after:
-            return "zombie", f"the compute has run {started_ago / 60:.0f} min but the run has recorded nothing"
+    if since_log is None:
+        if since_start is not None and since_start > stale_after:
+            return "zombie", f"the compute has run {since_start / 60:.1f} min but the run has logged nothing"
         return "running", "starting"
-    if since_log is not None and since_log > stale_after:
-        return "stale", f"nothing logged for {since_log / 60:.1f} min (threshold {stale_after / 60:.0f} min)"
+    if since_log > stale_after:
+        return "stale", f"nothing logged for {since_log / 60:.1f} min (threshold {stale_after / 60:.1f} min)"
     return "running", None
 
 
@@ -237,8 +238,9 @@ class StatusReader:
         out.config = {"entrypoint": None if builtin else entry, "arch": train.get("arch") if builtin else None,
                       "size": train.get("size") if builtin else None, "gpu": info.get("gpu"), "epochs": st.get("epochs"),
                       "config": info.get("config_path")}  # fmt: skip
-        started_ago = now - compute.started_at if compute and compute.started_at else None
-        out.verdict, reason = _verdict(compute, out.state, out.timing.get("since_last_log_s"), started_ago, self.stale_after)
+        start = st.get("attempt_started_at") or (compute.started_at if compute else None)
+        since_start = now - start if start else None
+        out.verdict, reason = _verdict(compute, out.state, out.timing.get("since_last_log_s"), since_start, self.stale_after)
         out.reason = st.get("reason") or (compute.reason if compute and out.verdict == "failed" else None) or reason
         if out.verdict == "running" and reason:
             out.notes.append(reason)

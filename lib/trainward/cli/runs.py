@@ -116,7 +116,7 @@ def status(run: str, wandb_path: str | None, volume: str | None, backend: str | 
 
 
 @click.command()
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most this many runs.")
 @json_option
 def runs(limit: int, as_json: bool) -> None:
     """List launched runs from the registry (newest last). Cheap: reads no ledgers."""
@@ -144,7 +144,7 @@ def logs(run: str, tail: int, as_json: bool) -> None:
 @click.command()
 @click.argument("run", default="latest")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Give up after this many seconds (the run goes on).")
-@click.option("--interval", type=float, default=2.0, show_default=True)
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between polls.")
 @json_option
 def wait(run: str, timeout: float, interval: float, as_json: bool) -> None:
     """Poll RUN's status (read-only) until it ends or --timeout passes. The run is never touched."""
@@ -166,7 +166,7 @@ def wait(run: str, timeout: float, interval: float, as_json: bool) -> None:
 
 @click.command()
 @click.argument("run")
-@click.option("--which", type=click.Choice(["latest", "best"]), default="best", show_default=True)
+@click.option("--which", type=click.Choice(["latest", "best"]), default="best", show_default=True, help="Which checkpoint.")
 @click.option("--to", "to", type=click.Path(), default="checkpoints", show_default=True, help="Directory (or .pt file) to write.")
 @json_option
 def pull(run: str, which: str, to: str, as_json: bool) -> None:

@@ -1,0 +1,102 @@
+"""The CLI contract: --json everywhere, help on every command, exit codes, no heavy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from tests.conftest import REPO, tw, tw_proc
+from trainward.cli import COMMANDS, cli
+
+HEAVY = ("torch", "modal", "wandb", "numpy", "matplotlib")
+
+
+def _walk(group: click.Group, ctx: click.Context, prefix: str = ""):
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, name
+        path = f"{prefix} {name}".strip()
+        if isinstance(cmd, click.Group):
+            yield from _walk(cmd, ctx, path)
+        else:
+            yield path, cmd
+
+
+def all_commands() -> list[tuple[str, click.Command]]:
+    with click.Context(cli) as ctx:
+        return list(_walk(cli, ctx))
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = (
+        "import sys\nfrom trainward.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_command_has_help_and_json() -> None:
+    cmds = all_commands()
+    assert {c.split()[0] for c, _ in cmds} >= set(COMMANDS)
+    for path, cmd in cmds:
+        assert (cmd.help or "").strip(), f"`trainward {path}` has no help text"
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        assert "--json" in opts, f"`trainward {path}` has no --json"
+        for p in cmd.params:
+            if isinstance(p, click.Option) and not p.is_flag and p.name not in ("sets",):
+                assert p.help, f"`trainward {path} {p.opts[0]}` has no help text"
+
+
+def test_every_command_answers_help_without_error() -> None:
+    for path, _ in all_commands():
+        res = tw(*path.split(), "--help")
+        assert res.code == 0 and "Usage:" in res.stdout, path
+
+
+def test_usage_error_exits_2_without_traceback() -> None:
+    res = tw("launch")
+    assert res.code == 2 and "Missing argument" in res.stderr and "Traceback" not in res.stderr
+    res = tw("no-such-command")
+    assert res.code == 2
+
+
+def test_unexpected_error_exits_1_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "afile"
+    home.write_text("not a directory")
+    cfg = tmp_path / "x.yaml"
+    cfg.write_text("name: x\nentrypoint: {command: 'true'}\n")
+    res = tw_proc("launch", str(cfg), env={"TRAINWARD_HOME": str(home)})
+    assert res.code == 1
+    assert res.stderr.startswith("error: ") and "Traceback" not in res.stderr
+    assert "TRAINWARD_DEBUG=1" in res.stderr
+
+
+def test_no_prompt_ever_stdin_closed(tmp_path: Path) -> None:
+    res = tw_proc("stop", "some-run")  # destructive: must refuse, never ask
+    assert res.code == 4  # unknown run, answered without reading stdin
+
+
+def test_json_error_document_on_stdout() -> None:
+    res = tw("status", "ghost", "--json")
+    doc = json.loads(res.stdout)
+    assert res.code == 4 and doc["error"]["exit_code"] == 4 and doc["error"]["hint"]
+    assert res.stderr.startswith("error: unknown run 'ghost'")
+
+
+def test_version() -> None:
+    res = tw("--version")
+    assert res.code == 0 and "trainward" in res.stdout
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    blocks = [b.split("\n", 1)[1].strip() for b in readme.split("```")[1::2] if b.startswith("bash")]
+    test_cmd = next(b for b in blocks if "pytest" in b)
+    assert test_cmd in ci.splitlines()
