@@ -1,0 +1,66 @@
+"""`trainward guard`: classify a shell command, or answer Claude Code's PreToolUse hook."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from trainward.cli._common import emit, json_option
+from trainward.errors import EXIT_REFUSED, UsageError
+from trainward.guard import (
+    check_command,
+    check_shell,
+    hook_response,
+    load_policy,
+    read_hook_input,
+)
+
+
+@click.command("guard", context_settings={"ignore_unknown_options": True})
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--hook", is_flag=True, help="Read Claude Code's PreToolUse JSON on stdin and answer it."
+)
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An extra guard.yaml, read before the project's and the user's.",
+)
+@json_option
+@click.pass_context
+def guard(
+    ctx: click.Context,
+    command: tuple[str, ...],
+    hook: bool,
+    policy_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Say whether COMMAND may run: allow, ask or deny, with its category and a safer
+    alternative. Give the command as one quoted string (parsed as shell), or as words
+    after `--`. Exit 0 when allowed, 3 when it needs asking or is denied.
+
+    With --hook, read Claude Code's PreToolUse input on stdin and print the hook's
+    answer (nothing when allowed: your own permission settings then decide); exit 0.
+    """
+    if hook:
+        answer = hook_response(read_hook_input(sys.stdin), extra=policy_file)
+        if answer is not None:
+            click.echo(json.dumps(answer))
+        return
+    if not command:
+        raise UsageError(
+            "no command to check",
+            hint='trainward guard --json "modal run --detach train.py"',
+        )
+    policy = load_policy(extra=policy_file)
+    if len(command) == 1:
+        decision = check_shell(command[0], policy=policy)
+    else:
+        decision = check_command(list(command), policy=policy)
+    emit(decision.to_dict(), as_json, decision.summary())
+    if decision.decision != "allow":
+        ctx.exit(EXIT_REFUSED)

@@ -1,0 +1,437 @@
+"""The command guard: the policy over a corpus of real commands, the shell parser, the
+override files, the CLI, and the Claude Code PreToolUse hook (shape, speed, imports)."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from trainward.cli.guard import guard
+from trainward.errors import ConfigError
+from trainward.guard import check_command, check_shell, hook_response, load_policy
+from trainward.guardfile import Policy, parse_policy
+from trainward.guardrules import CATEGORIES, VERDICTS, parse_modal_run
+from trainward.shellparse import ShellSyntaxError, parse
+
+from tests.conftest import REPO, tw
+from tests.guard_corpus import CORPUS
+
+BUILTIN = Policy()  # the built-in policy alone, whatever files the machine has
+DANGEROUS = {"forbidden", "destructive"}
+
+
+# -- the corpus --------------------------------------------------------------------------
+
+
+def test_corpus_is_large_and_has_no_duplicates() -> None:
+    commands = [cmd for cmd, _, _ in CORPUS]
+    assert len(commands) >= 150
+    assert len(set(commands)) == len(commands)
+    assert {d for _, d, _ in CORPUS} == set(VERDICTS)
+    assert {c for _, _, c in CORPUS} == set(CATEGORIES)
+
+
+@pytest.mark.parametrize(("command", "decision", "category"), CORPUS, ids=[c for c, _, _ in CORPUS])
+def test_corpus_entry(command: str, decision: str, category: str) -> None:
+    got = check_shell(command, policy=BUILTIN)
+    assert (got.decision, got.category) == (decision, category), got.reason
+    assert got.reason
+    if got.decision == "deny":
+        assert got.alternative, "a denial must say what to run instead"
+
+
+def test_no_dangerous_command_is_allowed() -> None:
+    allowed = [
+        cmd
+        for cmd, _, category in CORPUS
+        if category in DANGEROUS and check_shell(cmd, policy=BUILTIN).decision == "allow"
+    ]
+    assert allowed == []
+
+
+def test_no_read_only_command_is_denied() -> None:
+    denied = [
+        cmd
+        for cmd, _, category in CORPUS
+        if category == "read-only" and check_shell(cmd, policy=BUILTIN).decision == "deny"
+    ]
+    assert denied == []
+
+
+def test_a_secret_value_never_appears_in_the_answer() -> None:
+    decision = check_shell("modal secret create w WANDB_API_KEY=sk-live-12345", policy=BUILTIN)
+    assert decision.decision == "ask"
+    assert "WANDB_API_KEY" in decision.reason
+    assert "sk-live-12345" not in json.dumps(decision.to_dict())
+
+
+# -- modal run: our reading of its flags is modal's own ----------------------------------
+
+RUN_ARGS = [
+    ["x.py"],
+    ["--detach", "x.py"],
+    ["x.py", "--detach"],
+    ["-d", "x.py::train", "--epochs", "3"],
+    ["-dq", "x.py"],
+    ["-qd", "x.py"],
+    ["-dn", "nightly", "x.py"],
+    ["-dnnightly", "x.py"],
+    ["-n", "-d", "x.py"],
+    ["--name=n", "-d", "x.py"],
+    ["-e", "dev", "x.py", "-d"],
+    ["-m", "pkg.train"],
+    ["-dm", "pkg.train"],
+    ["--", "x.py", "--detach"],
+    ["--profile", "work", "-d", "x.py"],
+    ["--profile=work", "x.py", "-d"],
+    ["--timestamps", "--detach", "x.py"],
+    ["-i", "x.py"],
+]
+
+
+@pytest.mark.parametrize("args", RUN_ARGS, ids=[" ".join(a) for a in RUN_ARGS])
+def test_modal_run_flags_are_read_as_modal_reads_them(args: list[str]) -> None:
+    from modal.cli.entry_point import entrypoint_cli
+    from modal.cli.run import run
+
+    root = entrypoint_cli.make_context("modal", ["run"], resilient_parsing=True)
+    ctx = run.make_context("run", list(args), parent=root, resilient_parsing=True)
+    rest = [*ctx._protected_args, *ctx.args]  # the function reference and its own arguments
+    detach, _, ref = parse_modal_run(args)
+    assert detach == ctx.params["detach"]
+    assert args[ref:] == rest
+
+
+def test_modal_run_has_the_options_the_guard_knows() -> None:
+    from modal.cli.run import run
+    from trainward import guardrules
+
+    flags = {o for p in run.params if getattr(p, "is_flag", False) for o in p.opts}
+    values = {o for p in run.params if not getattr(p, "is_flag", False) for o in p.opts}
+    assert flags == set(guardrules._RUN_FLAGS) | {"--timestamps"}
+    assert values == set(guardrules._RUN_VALUE_OPTS) - {"--profile"}
+
+
+# -- the shell parser --------------------------------------------------------------------
+
+
+def test_parser_flattens_lists_pipes_and_substitutions() -> None:
+    cmds = parse("cd r && (modal run a.py | tee log) & echo $(modal app list) `ls`")
+    assert [c.argv[0] for c in cmds] == ["cd", "modal", "tee", "echo", "modal", "ls"]
+    assert [c.background for c in cmds[:3]] == [True, True, True]
+    assert not cmds[3].background
+    assert cmds[2].piped and cmds[2].pipe_source is cmds[1]
+
+
+def test_parser_reads_heredocs_here_strings_and_redirections() -> None:
+    cmds = parse("bash <<'EOF'\nmodal run x.py\nEOF\nsh <<< 'ls' > out.txt 2>&1")
+    assert cmds[0].stdin_text == "modal run x.py"
+    assert cmds[1].stdin_text == "ls" and cmds[1].writes_file
+    assert not parse("ls 2>/dev/null")[0].writes_file
+
+
+def test_parser_keeps_which_parts_are_expansions() -> None:
+    (cmd,) = parse('x K="$K" L=lit"$M" \'$N\' "end$" $\'a\\tb\'')
+    assert [w.dynamic for w in cmd.words] == [False, True, True, False, False, False]
+    assert cmd.argv == ["x", "K=$K", "L=lit$M", "$N", "end$", "a\tb"]
+
+
+@pytest.mark.parametrize("bad", ["echo 'x", 'a "b', "$(ls", "(ls", "ls )", "a &&", "if x; then y"])
+def test_parser_rejects_what_the_shell_rejects(bad: str) -> None:
+    with pytest.raises(ShellSyntaxError):
+        parse(bad)
+
+
+# -- the API other commands use ----------------------------------------------------------
+
+
+def test_check_command_classifies_an_argv() -> None:
+    assert check_command(["modal", "run", "x.py"], policy=BUILTIN).decision == "deny"
+    assert (
+        check_command(["trainward", "stop", "r1", "--yes"], policy=BUILTIN).category
+        == "destructive"
+    )
+    assert check_command(["bash", "-c", "modal app stop x"], policy=BUILTIN).decision == "ask"
+    # an argv is not shell: "$K" here is the literal value, written out
+    assert (
+        check_command(["modal", "secret", "create", "w", "K=$K"], policy=BUILTIN).decision == "ask"
+    )
+
+
+def test_check_command_reads_the_users_override_file(tw_home: Path) -> None:
+    tw_home.mkdir(parents=True)
+    (tw_home / "guard.yaml").write_text(
+        "rules:\n  - match: modal app stop ci-*\n    decision: allow\n"
+    )
+    decision = check_command(["modal", "app", "stop", "ci-42"])
+    assert (decision.decision, decision.category) == ("allow", "destructive")
+    assert decision.source == f"{tw_home / 'guard.yaml'}:2"
+    assert check_command(["modal", "app", "stop", "prod"]).decision == "ask"
+
+
+# -- override files ------------------------------------------------------------------------
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_a_rule_can_allow_modal_app_stop(tmp_path: Path) -> None:
+    policy = _write(
+        tmp_path / "p.yaml",
+        "rules:\n"
+        "  - match: 'modal app stop *'\n"
+        "    decision: allow\n"
+        "    reason: the user stops apps freely here\n",
+    )
+    res = tw("guard", "--json", "--policy", str(policy), "modal app stop my-app --yes")
+    assert res.code == 0, res.stderr
+    out = res.json()
+    assert out["decision"] == "allow" and out["category"] == "destructive"
+    assert out["reason"] == "the user stops apps freely here"
+    assert out["source"] == f"{policy}:2"
+    # the rule applies behind wrappers and inside bash -c too, and nowhere else
+    assert tw("guard", "--policy", str(policy), "sudo bash -c 'modal app stop x'").code == 0
+    assert tw("guard", "--policy", str(policy), "modal volume rm data /").code == 3
+
+
+def test_pattern_words_are_globs_and_a_lone_star_is_any_words() -> None:
+    rules, _ = parse_policy("rules:\n- {match: 'modal app stop *', decision: deny}\n", "f")
+    assert rules[0].matches(["modal", "app", "stop"])
+    assert rules[0].matches(["modal", "app", "stop", "a", "--yes"])
+    assert not rules[0].matches(["modal", "app", "list"])
+    rules, _ = parse_policy("rules:\n- {match: 'rm -rf build-*', decision: allow}\n", "f")
+    assert rules[0].matches(["rm", "-rf", "build-7"]) and not rules[0].matches(["rm", "-rf", "x"])
+
+
+def test_files_apply_most_specific_first(
+    tmp_path: Path, tw_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "proj"
+    _write(tw_home / "guard.yaml", "rules:\n- {match: 'modal app stop *', decision: allow}\n")
+    _write(
+        project / ".trainward/guard.yaml", "rules:\n- {match: 'modal app stop *', decision: deny}\n"
+    )
+    extra = _write(tmp_path / "x.yaml", "rules:\n- {match: 'modal app stop *', decision: ask}\n")
+    assert check_shell("modal app stop a", policy=load_policy(cwd=tmp_path)).decision == "allow"
+    assert check_shell("modal app stop a", policy=load_policy(cwd=project)).decision == "deny"
+    assert (
+        check_shell("modal app stop a", policy=load_policy(cwd=project, extra=extra)).decision
+        == "ask"
+    )
+    monkeypatch.chdir(project)
+    assert tw("guard", "modal app stop a").code == 3
+    assert "deny" in tw("guard", "modal app stop a").stdout
+
+
+def test_smoke_timeout_is_configurable(tmp_path: Path) -> None:
+    policy = _write(tmp_path / "p.yaml", "smoke_timeout_s: 60\n")
+    assert tw("guard", "--policy", str(policy), "timeout 30 modal run x.py").code == 0
+    res = tw("guard", "--json", "--policy", str(policy), "timeout 300 modal run x.py")
+    assert res.code == 3 and "timeout 60 modal run" in res.json()["alternative"]
+
+
+MALFORMED = [
+    ("rules:\n  - match: x\n    decison: allow\n", 3, "rules[0].decison"),
+    ("rules:\n  - match: x\n", 2, "rules[0].decision"),
+    ("rules:\n  - match: x\n    decision: maybe\n", 3, "rules[0].decision"),
+    ("rules:\n  - match: x\n    decision: allow\n    category: risky\n", 4, "rules[0].category"),
+    ("rules:\n  - decision: allow\n", 2, "rules[0].match"),
+    ('rules:\n  - match: "a \'b"\n    decision: allow\n', 2, "rules[0].match"),
+    ("rules: modal\n", 1, "rules"),
+    ("smoke_timeout_s: -5\n", 1, "smoke_timeout_s"),
+    ("smoke_timeout_s: true\n", 1, "smoke_timeout_s"),
+    ("# policy\nrule:\n  - match: x\n", 2, "rule"),
+    ("rules:\n  - match: x\n   decision: allow\n", 3, None),  # bad indentation: not YAML
+    ("- match: x\n  decision: allow\n", 1, None),  # a bare list: the top must be a mapping
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key"), MALFORMED)
+def test_a_malformed_file_names_file_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str | None
+) -> None:
+    path = _write(tmp_path / "guard.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_policy(cwd=tmp_path, extra=path)
+    assert (info.value.file, info.value.line) == (str(path), line)
+    if key is not None:
+        assert info.value.key == key
+    res = tw("guard", "--json", "--policy", str(path), "ls")
+    assert res.code == 2
+    assert f"{path}:{line}" in res.stderr
+    assert res.json()["error"]["exit_code"] == 2
+
+
+def test_a_missing_policy_file_is_a_config_error(tmp_path: Path) -> None:
+    res = tw("guard", "--policy", str(tmp_path / "nope.yaml"), "ls")
+    assert res.code == 2 and "nope.yaml" in res.stderr
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+def test_cli_prints_the_decision_and_exits_3_when_refused() -> None:
+    res = tw("guard", "--json", "nohup modal run train.py &")
+    assert res.code == 3
+    out = res.json()
+    assert set(out) >= {"decision", "category", "reason", "alternative"}
+    assert (out["decision"], out["category"]) == ("deny", "forbidden")
+    assert "--detach" in out["alternative"]
+    res = tw("guard", "modal app list")
+    assert res.code == 0
+    assert res.stdout.strip() == "allow (read-only): modal app list only reads"
+
+
+def test_cli_takes_words_after_double_dash_as_an_argv() -> None:
+    assert tw("guard", "--json", "--", "modal", "run", "-d", "x.py").json()["decision"] == "allow"
+    assert tw("guard", "--", "modal", "run", "x.py", "--detach").code == 3
+
+
+def test_cli_without_a_command_is_a_usage_error() -> None:
+    res = tw("guard")
+    assert res.code == 2 and "no command to check" in res.stderr
+
+
+def test_the_command_object_works_on_its_own() -> None:
+    res = CliRunner().invoke(guard, ["--json", "modal volume delete data"])
+    assert res.exit_code == 3
+    assert json.loads(res.stdout)["category"] == "destructive"
+
+
+# -- the Claude Code hook --------------------------------------------------------------------
+
+
+def _hook_input(command: Any, tool: str = "Bash", cwd: str = "/tmp") -> str:
+    """The PreToolUse input Claude Code writes on the hook's stdin."""
+    return json.dumps(
+        {
+            "session_id": "abc123",
+            "transcript_path": "/home/u/.claude/projects/p/abc123.jsonl",
+            "cwd": cwd,
+            "permission_mode": "default",
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": {"command": command, "description": "Start training"},
+            "tool_use_id": "toolu_01",
+        }
+    )
+
+
+def _hook(stdin: str) -> tuple[int, str]:
+    res = CliRunner().invoke(guard, ["--hook"], input=stdin)
+    return res.exit_code, res.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "verdict"),
+    [("modal run train.py", "deny"), ("modal app stop x", "ask"), ("cat 'unbalanced", "ask")],
+)
+def test_hook_answers_deny_and_ask_in_claude_codes_shape(command: str, verdict: str) -> None:
+    code, out = _hook(_hook_input(command))
+    assert code == 0
+    answer = json.loads(out)
+    assert set(answer) == {"hookSpecificOutput"}
+    specific = answer["hookSpecificOutput"]
+    assert specific["hookEventName"] == "PreToolUse"
+    assert specific["permissionDecision"] == verdict
+    assert specific["permissionDecisionReason"].startswith("trainward guard: ")
+
+
+def test_hook_has_no_opinion_on_allowed_commands_and_other_tools() -> None:
+    # no output: the user's own permission settings decide (we never force-approve)
+    assert _hook(_hook_input("git status")) == (0, "")
+    assert _hook(_hook_input("modal run --detach train.py")) == (0, "")
+    assert _hook(_hook_input("modal run train.py", tool="Read")) == (0, "")
+
+
+@pytest.mark.parametrize("stdin", ["", "not json", "[1, 2]", _hook_input(None)])
+def test_hook_never_crashes_on_bad_input(stdin: str) -> None:
+    code, out = _hook(stdin)
+    assert code == 0
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "ask"
+
+
+def test_hook_uses_the_project_policy_of_the_sessions_cwd(tmp_path: Path) -> None:
+    _write(
+        tmp_path / ".trainward/guard.yaml",
+        "rules:\n- {match: 'modal app stop *', decision: allow}\n",
+    )
+    assert _hook(_hook_input("modal app stop x", cwd=str(tmp_path))) == (0, "")
+    _write(tmp_path / ".trainward/guard.yaml", "rules:\n  - match: x\n   decision: allow\n")
+    answer = json.loads(_hook(_hook_input("ls", cwd=str(tmp_path)))[1])
+    assert answer["hookSpecificOutput"]["permissionDecision"] == "ask"
+    assert "guard.yaml:3" in answer["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_hook_response_is_a_library_function() -> None:
+    assert hook_response(_hook_input("ls"), policy=BUILTIN) is None
+    answer = hook_response(_hook_input("modal run x.py"), policy=BUILTIN)
+    assert answer is not None and answer["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def test_hook_via_the_real_cli_edge(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(_hook_input("modal app logs my-app -f")))
+    res = tw("guard", "--hook")  # through trainward.cli.main, as `trainward guard --hook`
+    assert res.code == 0
+    assert json.loads(res.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def test_guard_modules_import_nothing_heavy() -> None:
+    code = (
+        "import sys, trainward.cli.guard\n"
+        "from trainward.guard import check_shell\n"
+        "from trainward.guardfile import Policy\n"
+        "check_shell('modal run x.py && nohup tail -f log &', policy=Policy())\n"
+        "print(sorted({'torch', 'modal', 'wandb', 'numpy', 'yaml'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_hook_answers_within_300_ms(tmp_path: Path) -> None:
+    stdin = _hook_input("cd repo && nohup modal run train.py > log 2>&1 &", cwd=str(tmp_path))
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "trainward", "guard", "--hook"],
+            input=stdin, capture_output=True, text=True, cwd=REPO, timeout=30,
+        )  # fmt: skip
+        times.append(time.perf_counter() - start)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert statistics.median(times) < 0.3, times
+
+
+def _doc_examples() -> list[tuple[str, str, str]]:
+    text = (REPO / "docs" / "guard.md").read_text()
+    rows = text.split("## Examples", 1)[1].splitlines()
+    out = []
+    for row in rows:
+        cells = [c.strip() for c in row.strip().strip("|").split(" | ")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            out.append((cells[0].strip("`").replace("\\|", "|"), cells[1], cells[2]))
+    return out
+
+
+def test_the_documented_examples_hold() -> None:
+    examples = _doc_examples()
+    assert len(examples) >= 20
+    wrong = [
+        (cmd, decision, category, got.decision, got.category)
+        for cmd, decision, category in examples
+        if ((got := check_shell(cmd, policy=BUILTIN)).decision, got.category)
+        != (decision, category)
+    ]
+    assert wrong == []
