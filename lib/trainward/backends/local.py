@@ -34,6 +34,9 @@ from ..registry import RunExists, pid_alive
 from .base import Check, ComputeState, FileEntry, LaunchSpec, Progress, RunHandle
 
 CHUNK = 1 << 20
+# A wandb-core service of the launching process must not be inherited: the detached run
+# would attach to it and lose W&B when the launcher exits.
+INHERITED_ENV_DROP = frozenset({"WANDB_SERVICE"})
 FICLONE = 0x40049409  # Linux ioctl: copy-on-write clone (btrfs, xfs)
 
 
@@ -212,7 +215,8 @@ class LocalBackend:
         }
         atomic_write(pdir / "spec.json", json.dumps(doc, indent=2, default=str).encode())
         cwd = str(spec.code_dir) if spec.code_dir else os.getcwd()
-        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1", "TRAINWARD_CWD": cwd}
+        env = {k: v for k, v in os.environ.items() if k not in INHERITED_ENV_DROP}
+        env.update({**spec.env, "PYTHONUNBUFFERED": "1", "TRAINWARD_CWD": cwd})
         pid = spawn_detached([sys.executable, "-m", "trainward.backends.supervisor", str(pdir)], env, pdir / "output.log")
         return RunHandle(self.name, spec.run, {"pid": pid, "proc_dir": str(pdir)})
 
