@@ -13,7 +13,7 @@ from ..backends import BACKENDS, get_backend, get_reader
 from ..config import Overrides, load_experiment
 from ..errors import Refused, RunFailed, UsageError
 from ..launch import LaunchRequest, launch as launch_run, plan_launch
-from ..pull import pull_checkpoint
+from ..pull import pull_checkpoint, pull_folder
 from ..registry import Registry
 from ..status import LazyWandbReader, StatusReader
 from ._common import emit, json_option, note
@@ -41,7 +41,8 @@ def load_with_overrides(config: str, epochs: int | None, max_games: int | None, 
 
 
 def status_reader(backend: str, stale_after: float = 600.0) -> StatusReader:
-    return StatusReader(Registry(), get_reader(backend), tracker=LazyWandbReader(), stale_after=stale_after)
+    """The reader `wait` polls with: no W&B calls (the ledger answers; each poll stays cheap)."""
+    return StatusReader(Registry(), get_reader(backend), stale_after=stale_after)
 
 
 def backend_of(run: str) -> str:
@@ -94,20 +95,22 @@ def render_plan(plan: dict[str, Any], dry_run: bool) -> str:
 @click.option("--backend", type=click.Choice(BACKENDS), help="Backend of --volume (default: local).")
 @click.option("--stale-after", type=float, default=600.0, show_default=True, help="Seconds without a log before a run is stale.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Also draw loss and validation curves to this PNG.")
+@click.option("--wandb-timeout", type=float, default=10.0, show_default=True, help="Bound on the W&B check, in seconds.")
 @json_option
 def status(run: str, wandb_path: str | None, volume: str | None, backend: str | None, stale_after: float,
-           plot: str | None, as_json: bool) -> None:  # fmt: skip
+           plot: str | None, wandb_timeout: float, as_json: bool) -> None:  # fmt: skip
     """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost."""
     from ..status import status_many, status_wandb
 
+    tracker = LazyWandbReader(timeout=wandb_timeout)
     if wandb_path:
-        s = status_wandb(wandb_path, LazyWandbReader(), stale_after=stale_after)
+        s = status_wandb(wandb_path, tracker, stale_after=stale_after)
     elif run == "all":
         rows = status_many(Registry(), get_reader, stale_after=stale_after)
         return emit({"runs": [r.to_dict() for r in rows]}, as_json, lambda: report.render_runs(rows))
     else:
         name = backend or (backend_of(run) if not volume else "local")
-        s = status_reader(name, stale_after).read(run, volume=volume)
+        s = StatusReader(Registry(), get_reader(name), tracker=tracker, stale_after=stale_after).read(run, volume=volume)
     if plot:
         from ..plot import plot_run
 
@@ -168,10 +171,17 @@ def wait(run: str, timeout: float, interval: float, as_json: bool) -> None:
 @click.argument("run")
 @click.option("--which", type=click.Choice(["latest", "best"]), default="best", show_default=True, help="Which checkpoint.")
 @click.option("--to", "to", type=click.Path(), default="checkpoints", show_default=True, help="Directory (or .pt file) to write.")
+@click.option("--folder", metavar="PATH", help="Pull this folder of the run (relative to runs/RUN/) into --to instead of a checkpoint.")
 @json_option
-def pull(run: str, which: str, to: str, as_json: bool) -> None:
-    """Download RUN's latest or best checkpoint, verified by size and sha256 (read-only on the remote)."""
+def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> None:
+    """Download RUN's latest or best checkpoint, or a whole --folder, verified by size and sha256 (read-only on the remote)."""
     rec = Registry().resolve(run)
+    if folder:
+        with ProgressBar(f"pull {rec['run']}/{folder}") as bar:
+            res = pull_folder(get_reader(rec["backend"]), rec["volume"], rec["run"], folder, Path(to), progress=bar.update)
+        emit(res, as_json, f"{res['files']} files into {res['to']}: {res['verified_sha256']} verified by sha256, "
+             f"{res['verified_size_only']} by size only; sha256s recorded in {res['record']}")  # fmt: skip
+        return
     with ProgressBar(f"pull {rec['run']}/{which}") as bar:
         result = pull_checkpoint(get_reader(rec["backend"]), rec["volume"], rec["run"], which, Path(to), progress=bar.update)
     emit(result, as_json, f"{result['path']}  ({result['size']} bytes, sha256 {result['sha256'][:12]}…, verified, step {result['step']})")
