@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+# The fakes' fixtures (modal_fake, wandb_fake, wandb_fake_server), available to every test.
+pytest_plugins = ["tests.fakes.modal_fake.fixture", "tests.fakes.wandb_fake.fixture"]
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 EXPERIMENTS = REPO / "experiments"

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tw
-from tests.fakes.wandb_fake.fixture import wandb_fake, wandb_fake_server  # noqa: F401
 from trainward.backends.local import LocalBackend
 from trainward.ledger import LedgerWriter, run_path
 
@@ -36,7 +35,7 @@ def make_run(home: Path, project: str, run: str, *, ledger_state: str = "running
 
 
 @pytest.fixture
-def wb_env(wandb_fake, monkeypatch):  # noqa: F811
+def wb_env(wandb_fake, monkeypatch):
     for key, value in wandb_fake.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("WANDB_MODE", raising=False)

@@ -4,7 +4,6 @@ Each test runs a small "trainer" as a subprocess (as the real trainer runs), log
 the real wandb 0.31 client, then reads what reached the fake.
 """
 
-# ruff: noqa: F811  (pytest fixtures imported by name, then taken as arguments)
 from __future__ import annotations
 
 import json
@@ -17,7 +16,6 @@ import pytest
 from trainward.tracking.wandb import WandbReader
 
 from tests.fakes.wandb_fake.client import FAKE_API_KEY, REPO_ROOT, WandbFake, client_env
-from tests.fakes.wandb_fake.fixture import wandb_fake, wandb_fake_server  # noqa: F401
 
 TRAINER = """
 import json, os, sys, time, urllib.request

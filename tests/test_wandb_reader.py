@@ -4,7 +4,6 @@ The reader runs in this process; wandb-core is its own process anyway. What each
 sends is read from the fake's request log, not from the reader's own count.
 """
 
-# ruff: noqa: F811  (pytest fixtures imported by name, then taken as arguments)
 from __future__ import annotations
 
 import json
@@ -24,7 +23,6 @@ from tests.fakes.wandb_fake.client import (
     client_env,
     graphql_ops,
 )
-from tests.fakes.wandb_fake.fixture import wandb_fake, wandb_fake_server  # noqa: F401
 
 TIMEOUT = 2.0
 BOUND = TIMEOUT + 2.0  # documented: timeout + ~1 s, plus the one-time import of wandb

@@ -1,0 +1,1 @@
+"""Toy Modal apps the fake's own tests deploy and run (they import only ``modal``)."""
