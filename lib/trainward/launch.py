@@ -93,7 +93,7 @@ def _data_plan(exp: Experiment, reader: ReadOnlyBackend | None) -> dict[str, Any
     if reader is None:
         out["action"] = "sync from source (remote not checked in a dry run)"
         return out
-    plan, _, _ = datasync.plan_push(reader, src, exp.volume, data.volume_path)
+    plan, _, _ = datasync.plan_push(reader, src, exp.volume, data.volume_path, verify=True)
     out["action"] = "up to date" if plan.up_to_date else "upload"
     out["sync"] = {k: v for k, v in plan.to_dict().items() if k in ("files_to_upload", "upload_bytes", "unchanged", "up_to_date")}
     return out
@@ -167,7 +167,7 @@ def _sync_data(exp: Experiment, backend: Backend, note: Callable[[str], None]) -
 
         note(f"generating {data.generate.games} synthetic games into {src}")
         generate_dataset(src, games=data.generate.games, frames=data.generate.frames, seed=data.generate.seed)
-    result = datasync.push(backend, src, exp.volume, data.volume_path)
+    result = datasync.push(backend, src, exp.volume, data.volume_path, verify=True)
     if not result.up_to_date:
         note(f"uploaded {len(result.new) + len(result.changed)} files ({result.uploaded_bytes / 1e6:.1f} MB) "
              f"to {exp.volume}:{data.volume_path}")  # fmt: skip

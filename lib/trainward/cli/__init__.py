@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wait": ("runs", "wait"),
     "pull": ("runs", "pull"),
     "stop": ("runs", "stop"),
+    "data": ("data", "data"),
     "guard": ("guard", "guard"),
 }
 
