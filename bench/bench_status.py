@@ -29,17 +29,28 @@ def build(home: Path, run: str, rows: int) -> None:
     backend = LocalBackend(home)
     backend.ensure_volume("bench")
     run_dir = backend.volume_root("bench") / run_path(run)
-    w = LedgerWriter.start(run_dir, {"name": run, "price_per_hour": 2.5, "targets": {"val_loss/total": "<0.5"}})
+    w = LedgerWriter.start(
+        run_dir, {"name": run, "price_per_hour": 2.5, "targets": {"val_loss/total": "<0.5"}}
+    )
     w.plan(epochs=10, steps_per_epoch=rows // 10 or 1)
     w.close()
     t0 = time.time()
     with open(run_dir / "metrics.jsonl", "w") as fh:  # 1M rows the fast way, same format as log()
         for i in range(rows):
-            fh.write(f'{{"t":{t0 + i * 0.01:.2f},"step":{i},"attempt":1,"batch/loss":{1 / (i + 1):.6f},"batch/step":{i}}}\n')
+            fh.write(
+                f'{{"t":{t0 + i * 0.01:.2f},"step":{i},"attempt":1,"batch/loss":{1 / (i + 1):.6f},"batch/step":{i}}}\n'
+            )
     w = LedgerWriter(run_dir)
     for e in range(1, 10):
-        w.log_validation(e, {"val_loss/total": 1 / e, "val_metric/action_change_acc": 0.5 + e / 30,
-                             **{f"val_action/cat_{c}": 0.9 for c in ("movement", "attack", "defense")}}, step=e * rows // 10)
+        w.log_validation(
+            e,
+            {
+                "val_loss/total": 1 / e,
+                "val_metric/action_change_acc": 0.5 + e / 30,
+                **{f"val_action/cat_{c}": 0.9 for c in ("movement", "attack", "defense")},
+            },
+            step=e * rows // 10,
+        )
     w.log({"batch/loss": 0.1}, step=rows - 1, epoch=10, batch=rows // 10)
     w.close()
     reg = Registry(home / "runs.jsonl")
@@ -62,7 +73,11 @@ def time_cli(run: str) -> float:
     import subprocess
 
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "trainward", "status", run, "--json"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "trainward", "status", run, "--json"],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - t
 
 
@@ -96,7 +111,9 @@ def main() -> None:
         naive = time_naive(home, "big")
         size = (home / "volumes/bench/runs/big/metrics.jsonl").stat().st_size
     res = {
-        "rows": args.rows, "metrics_bytes": size, "repeat": args.repeat,
+        "rows": args.rows,
+        "metrics_bytes": size,
+        "repeat": args.repeat,
         "status_ms_big": round(1000 * statistics.median(big), 2),
         "status_ms_baseline_1000_rows": round(1000 * statistics.median(small), 2),
         "ratio_big_over_baseline": round(statistics.median(big) / statistics.median(small), 3),
@@ -104,13 +121,21 @@ def main() -> None:
         "cli_ms_baseline": round(1000 * statistics.median(cli_small), 1),
         "naive_full_history_ms": round(1000 * naive, 1),
         "naive_over_status": round(naive / statistics.median(big), 1),
-    }  # fmt: skip
-    print(f"status, {args.rows:,}-row ledger ({size / 1e6:.0f} MB of metrics): {res['status_ms_big']} ms (median of {args.repeat})")
+    }
+    print(
+        f"status, {args.rows:,}-row ledger ({size / 1e6:.0f} MB of metrics): {res['status_ms_big']} ms (median of {args.repeat})"
+    )
     print(f"status, 1,000-row baseline, same run:   {res['status_ms_baseline_1000_rows']} ms")
-    print(f"ratio big / baseline:                   {res['ratio_big_over_baseline']}  (1.0 = does not grow)")
-    print(f"whole CLI process (`trainward status --json`, incl. Python start-up): "
-          f"{res['cli_ms_big']} ms vs {res['cli_ms_baseline']} ms baseline")
-    print(f"naive full-history parse:               {res['naive_full_history_ms']} ms ({res['naive_over_status']}x status)")
+    print(
+        f"ratio big / baseline:                   {res['ratio_big_over_baseline']}  (1.0 = does not grow)"
+    )
+    print(
+        f"whole CLI process (`trainward status --json`, incl. Python start-up): "
+        f"{res['cli_ms_big']} ms vs {res['cli_ms_baseline']} ms baseline"
+    )
+    print(
+        f"naive full-history parse:               {res['naive_full_history_ms']} ms ({res['naive_over_status']}x status)"
+    )
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=2))
     sys.exit(0 if res["status_ms_big"] < 100 else 1)

@@ -70,17 +70,25 @@ def tw(*args: str, env: dict[str, str] | None = None) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def tw_proc(*args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path = REPO) -> Result:
+def tw_proc(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> Result:
     """Run the CLI as a real subprocess (`python -m trainward`)."""
     proc = subprocess.run(
         [sys.executable, "-m", "trainward", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 60, interval: float = 0.05, what: str = "condition") -> Any:
+def wait_for(
+    pred: Callable[[], Any], timeout: float = 60, interval: float = 0.05, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = pred()
@@ -109,7 +117,13 @@ def project(tmp_path: Path) -> Path:
 def ticker_experiment(project: Path) -> Callable[..., Path]:
     """An experiment running tests/helpers/ticker.py: a tiny, configurable, torch-free trainer."""
 
-    def make(name: str = "tick", steps: int = 20, interval: float = 0.05, retries: int = 0, extra: str = "") -> Path:
+    def make(
+        name: str = "tick",
+        steps: int = 20,
+        interval: float = 0.05,
+        retries: int = 0,
+        extra: str = "",
+    ) -> Path:
         body = f"""name: {name}
 backend: local
 entrypoint: tests.helpers.ticker:main

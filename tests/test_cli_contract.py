@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import click
+from trainward.cli import COMMANDS, cli
 
 from tests.conftest import REPO, tw, tw_proc
-from trainward.cli import COMMANDS, cli
 
 HEAVY = ("torch", "modal", "wandb", "numpy", "matplotlib")
 
@@ -37,7 +37,9 @@ def test_help_does_not_import_heavy_modules() -> None:
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -97,6 +99,8 @@ def test_version() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()
-    blocks = [b.split("\n", 1)[1].strip() for b in readme.split("```")[1::2] if b.startswith("bash")]
+    blocks = [
+        b.split("\n", 1)[1].strip() for b in readme.split("```")[1::2] if b.startswith("bash")
+    ]
     test_cmd = next(b for b in blocks if "pytest" in b)
     assert test_cmd in ci.splitlines()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import EXAMPLES, EXPERIMENTS, tw
 from trainward.config import Overrides, load_experiment, parse_gpu, parse_target
 from trainward.errors import ConfigError
+
+from tests.conftest import EXAMPLES, EXPERIMENTS, tw
 
 GOOD = "name: ok\ntrain:\n  epochs: 2\n"
 
@@ -19,31 +19,71 @@ MALFORMED: list[tuple[str, str | bytes, list[str]]] = [
     ("syntax-tab", "name: x\ntrain:\n\tepochs: 1\n", ["YAML syntax error", ":3"]),
     ("syntax-unclosed-quote", 'name: "x\ntrain: {}\n', ["YAML syntax error"]),
     ("duplicate-key", "name: x\nname: y\n", ["duplicate key 'name'", ":2"]),
-    ("unknown-top", "name: x\nepochs: 3\n", ["unknown key 'epochs'", ":2", "allowed: name, backend"]),
-    ("unknown-train", "name: x\ntrain:\n  lr_sched: cosine\n", ["train.lr_sched", ":3", "allowed in train"]),
+    (
+        "unknown-top",
+        "name: x\nepochs: 3\n",
+        ["unknown key 'epochs'", ":2", "allowed: name, backend"],
+    ),
+    (
+        "unknown-train",
+        "name: x\ntrain:\n  lr_sched: cosine\n",
+        ["train.lr_sched", ":3", "allowed in train"],
+    ),
     ("unknown-data", "name: x\ndata:\n  dataset: d\n  sorce: here\n", ["data.sorce", ":4"]),
-    ("unknown-generate", "name: x\ndata:\n  generate:\n    gams: 3\n", ["data.generate.gams", ":4"]),
+    (
+        "unknown-generate",
+        "name: x\ndata:\n  generate:\n    gams: 3\n",
+        ["data.generate.gams", ":4"],
+    ),
     ("unknown-resources", "name: x\nresources:\n  gpus: A100\n", ["resources.gpus", ":3"]),
     ("unknown-wandb", "name: x\nwandb:\n  projet: p\n", ["wandb.projet", ":3"]),
     ("unknown-secret-key", "name: x\nsecrets:\n  - {name: s, keys: [A]}\n", ["secrets.0.keys"]),
-    ("wrong-type-epochs", "name: x\ntrain:\n  epochs: three\n", ["train.epochs", "expected an integer", ":3"]),
+    (
+        "wrong-type-epochs",
+        "name: x\ntrain:\n  epochs: three\n",
+        ["train.epochs", "expected an integer", ":3"],
+    ),
     ("wrong-type-lr", "name: x\ntrain:\n  lr: fast\n", ["train.lr", "expected a number"]),
     ("wrong-type-bool", "name: x\ntrain:\n  bf16: 1\n", ["train.bf16", "true or false"]),
     ("wrong-type-section", "name: x\ntrain: 5\n", ["train", "must be a mapping"]),
     ("wrong-type-targets", "name: x\ntargets: [a]\n", ["targets", "expected a mapping"]),
     ("float-epochs", "name: x\ntrain:\n  epochs: 2.5\n", ["train.epochs", "expected an integer"]),
-    ("negative-epochs", "name: x\ntrain:\n  epochs: -1\n", ["train.epochs", "must be positive", ":3"]),
+    (
+        "negative-epochs",
+        "name: x\ntrain:\n  epochs: -1\n",
+        ["train.epochs", "must be positive", ":3"],
+    ),
     ("zero-batch", "name: x\ntrain:\n  batch_size: 0\n", ["train.batch_size", "must be positive"]),
-    ("negative-retries", "name: x\nresources:\n  retries: -2\n", ["resources.retries", "must not be negative"]),
-    ("bad-gpu", "name: x\nresources:\n  gpu: Z100:1\n", ["resources.gpu", "invalid gpu 'Z100:1'", ":3"]),
+    (
+        "negative-retries",
+        "name: x\nresources:\n  retries: -2\n",
+        ["resources.retries", "must not be negative"],
+    ),
+    (
+        "bad-gpu",
+        "name: x\nresources:\n  gpu: Z100:1\n",
+        ["resources.gpu", "invalid gpu 'Z100:1'", ":3"],
+    ),
     ("bad-gpu-count", "name: x\nresources:\n  gpu: A100:16\n", ["resources.gpu", "1 to 8"]),
-    ("bad-timeout", "name: x\nresources:\n  timeout: forever\n", ["resources.timeout", "invalid duration"]),
+    (
+        "bad-timeout",
+        "name: x\nresources:\n  timeout: forever\n",
+        ["resources.timeout", "invalid duration"],
+    ),
     ("timeout-over-24h", "name: x\nresources:\n  timeout: 30h\n", ["resources.timeout", "24h"]),
-    ("bad-arch", "name: x\ntrain:\n  arch: lstm\n", ["train.arch", "mlp, gru, transformer, mamba2"]),
+    (
+        "bad-arch",
+        "name: x\ntrain:\n  arch: lstm\n",
+        ["train.arch", "mlp, gru, transformer, mamba2"],
+    ),
     ("bad-backend", "name: x\nbackend: aws\n", ["backend", "local, modal"]),
     ("bad-wandb-mode", "name: x\nwandb:\n  project: p\n  mode: sometimes\n", ["wandb.mode"]),
     ("wandb-no-project", "name: x\nwandb:\n  mode: online\n", ["wandb.project"]),
-    ("bad-target", "name: x\ntargets:\n  val_loss/total: about 3\n", ["targets.val_loss/total", "invalid target"]),
+    (
+        "bad-target",
+        "name: x\ntargets:\n  val_loss/total: about 3\n",
+        ["targets.val_loss/total", "invalid target"],
+    ),
     ("bad-entrypoint", "name: x\nentrypoint: not a module\n", ["entrypoint", "invalid entrypoint"]),
     ("bad-name", "name: My Run!\n", ["name", "invalid name"]),
     ("missing-name", "train:\n  epochs: 1\n", ["name", "required key is missing"]),
@@ -53,12 +93,18 @@ MALFORMED: list[tuple[str, str | bytes, list[str]]] = [
     ("only-comments", "# nothing here\n", ["is empty"]),
     ("binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["binary"]),
     ("not-utf8", b"name: caf\xe9\n", ["not valid UTF-8"]),
-    ("generate-with-custom-entry", "name: x\nentrypoint: pkg.mod:fn\ndata:\n  generate: {games: 2}\n", ["data.generate"]),
+    (
+        "generate-with-custom-entry",
+        "name: x\nentrypoint: pkg.mod:fn\ndata:\n  generate: {games: 2}\n",
+        ["data.generate"],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "body", "expect"), MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_config_exits_2_naming_file_and_key(tmp_path: Path, case: str, body: str | bytes, expect: list[str]) -> None:
+def test_malformed_config_exits_2_naming_file_and_key(
+    tmp_path: Path, case: str, body: str | bytes, expect: list[str]
+) -> None:
     path = tmp_path / f"{case}.yaml"
     path.write_bytes(body if isinstance(body, bytes) else body.encode())
     res = tw("launch", str(path), "--dry-run")
@@ -104,7 +150,9 @@ def test_bad_override_is_attributed_to_set(tmp_path: Path) -> None:
 def test_overrides_apply(tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
     path.write_text(GOOD)
-    exp = load_experiment(path, Overrides(epochs=7, max_games=12, sets=("train.lr=1e-3", "resources.gpu=h100:2")))
+    exp = load_experiment(
+        path, Overrides(epochs=7, max_games=12, sets=("train.lr=1e-3", "resources.gpu=h100:2"))
+    )
     assert exp.train.epochs == 7 and exp.train.max_games == 12 and exp.train.lr == 1e-3
     assert exp.resources.gpu == "H100:2"
 
@@ -127,7 +175,7 @@ def test_yaml_scientific_notation_without_dot_is_a_number(tmp_path: Path) -> Non
 
 
 def test_shipped_experiments_load() -> None:
-    files = sorted(EXPERIMENTS.glob("*.yaml")) + [EXAMPLES / "custom_trainer" / "experiment.yaml"]
+    files = [*sorted(EXPERIMENTS.glob("*.yaml")), EXAMPLES / "custom_trainer" / "experiment.yaml"]
     files = [f for f in files if not f.name.startswith("sweep")]
     assert files
     for f in files:

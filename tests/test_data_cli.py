@@ -121,13 +121,16 @@ def test_launch_syncs_the_data_and_plans_what_it_would_upload(
 ) -> None:
     src = project / "mydata"
     make_dataset(src, 12)
-    cfg = write_experiment(project / "experiments" / "withdata.yaml", f"""name: withdata
+    cfg = write_experiment(
+        project / "experiments" / "withdata.yaml",
+        f"""name: withdata
 backend: local
 entrypoint: tests.helpers.ticker:main
 code_dir: {REPO}
 params: {{steps: 2, interval: 0.01}}
 data: {{dataset: mine, source: mydata}}
-""")  # fmt: skip
+""",
+    )
     plan = tw("launch", str(cfg), "--dry-run", "--json").json()
     assert plan["data"]["action"] == "upload" and plan["data"]["sync"]["files_to_upload"] == 12
     res = tw("launch", str(cfg), "--run-name", "wd", "--json")
@@ -157,8 +160,14 @@ def fake_run(run: str, files: dict[str, bytes], *, manifest: bool) -> Path:
     writer = LedgerWriter.start(run_dir, {"name": run})
     ckpt = b"checkpoint bytes"
     (run_dir / "checkpoints" / "latest.pt").write_bytes(ckpt)
-    writer.record_checkpoint("latest", "checkpoints/latest.pt", step=1, epoch=1,
-                             sha256=hashlib.sha256(ckpt).hexdigest(), size=len(ckpt))  # fmt: skip
+    writer.record_checkpoint(
+        "latest",
+        "checkpoints/latest.pt",
+        step=1,
+        epoch=1,
+        sha256=hashlib.sha256(ckpt).hexdigest(),
+        size=len(ckpt),
+    )
     writer.finish()
     for rel, blob in files.items():
         (run_dir / "results" / rel).parent.mkdir(parents=True, exist_ok=True)

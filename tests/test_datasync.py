@@ -172,8 +172,13 @@ def test_push_killed_mid_batch_resumes(tmp_path: Path, tw_home: Path) -> None:
         "        for f in files:\n            time.sleep(0.02)\n            super().upload_files(volume, [f])\n"
         f"datasync.push(Slow(), Path(sys.argv[1]), {VOL!r}, {dest!r}, batch_files=10)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script, str(src)], cwd=REPO, env={**os.environ},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(src)],
+        cwd=REPO,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     backend = Counting(LocalBackend())
     try:
         wait_for(lambda: _recorded(backend, dest) >= 20, timeout=60, what="two batches recorded")
@@ -273,11 +278,19 @@ def test_the_remote_is_compared_again_under_the_lease(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"{not json", b'{"schema": "other", "version": 1}', b"[]",
-     b'{"schema":"trainward.manifest","version":1,"complete":true,"files":[{"path":"../x","size":1,"mtime":0,"sha256":"' + b"0" * 64 + b'"}]}',
-     b'{"schema":"trainward.manifest","version":1,"complete":true,"files":[{"path":"a","size":-1,"mtime":0,"sha256":"' + b"0" * 64 + b'"}]}',
-     b'{"schema":"trainward.manifest","version":1,"complete":true,"files":[{"path":"a","size":1,"mtime":0,"sha256":"XYZ"}]}'],
-)  # fmt: skip
+    [
+        b"{not json",
+        b'{"schema": "other", "version": 1}',
+        b"[]",
+        b'{"schema":"trainward.manifest","version":1,"complete":true,"files":[{"path":"../x","size":1,"mtime":0,"sha256":"'
+        + b"0" * 64
+        + b'"}]}',
+        b'{"schema":"trainward.manifest","version":1,"complete":true,"files":[{"path":"a","size":-1,"mtime":0,"sha256":"'
+        + b"0" * 64
+        + b'"}]}',
+        b'{"schema":"trainward.manifest","version":1,"complete":true,"files":[{"path":"a","size":1,"mtime":0,"sha256":"XYZ"}]}',
+    ],
+)
 def test_an_untrusted_remote_manifest_means_a_full_upload(tmp_path: Path, garbage: bytes) -> None:
     src, dest = tmp_path / "ds", "datasets/bad"
     make_dataset(src, 6)
@@ -301,8 +314,12 @@ def test_verify_rechecks_the_volume_listing(tmp_path: Path) -> None:
     assert datasync.push(backend, src, VOL, dest).up_to_date  # type: ignore[arg-type]  # the manifest is trusted
     backend.calls.clear()
     plan = datasync.push(backend, src, VOL, dest, verify=True)  # type: ignore[arg-type]
-    assert plan.verified == {"listed": 12, "missing": ["part-0/f-0004.bin"], "size_mismatch": ["part-1/f-0005.bin"],
-                             "unrecorded": ["stray.txt"]}  # fmt: skip
+    assert plan.verified == {
+        "listed": 12,
+        "missing": ["part-0/f-0004.bin"],
+        "size_mismatch": ["part-1/f-0005.bin"],
+        "unrecorded": ["stray.txt"],
+    }
     assert sorted(backend.sent) == [f"{dest}/part-0/f-0004.bin", f"{dest}/part-1/f-0005.bin"]
     assert plan.remote_only == ["stray.txt"] and (root / "stray.txt").exists()
     assert datasync.status(backend, src, VOL, dest, verify=True).up_to_date  # type: ignore[arg-type]

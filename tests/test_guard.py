@@ -406,8 +406,12 @@ def test_hook_answers_within_300_ms(tmp_path: Path) -> None:
         start = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "trainward", "guard", "--hook"],
-            input=stdin, capture_output=True, text=True, cwd=REPO, timeout=30,
-        )  # fmt: skip
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=30,
+        )
         times.append(time.perf_counter() - start)
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"

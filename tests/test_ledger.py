@@ -57,7 +57,9 @@ def test_writer_reader_round_trip(tmp_path: Path) -> None:
     for s in range(1, 11):
         w.log({"batch/loss": 1 / s}, step=s, epoch=1, batch=s)
     w.log_validation(1, {"val_loss/total": 0.5})
-    w.record_checkpoint("latest", "checkpoints/latest.pt", step=10, epoch=1, sha256="ab" * 32, size=3)
+    w.record_checkpoint(
+        "latest", "checkpoints/latest.pt", step=10, epoch=1, sha256="ab" * 32, size=3
+    )
     w.close()
     reader = LedgerReader(backend, "v", "r1")
     st = reader.status()
@@ -110,7 +112,9 @@ def test_progress_writes_are_throttled_but_events_are_not(tmp_path: Path) -> Non
 
 def test_commit_hook_runs_on_checkpoints(tmp_path: Path) -> None:
     commits: list[float] = []
-    w = LedgerWriter.start(tmp_path / "r", {"name": "r"}, commit=lambda: commits.append(time.time()))
+    w = LedgerWriter.start(
+        tmp_path / "r", {"name": "r"}, commit=lambda: commits.append(time.time())
+    )
     n = len(commits)
     w.record_checkpoint("latest", "checkpoints/latest.pt", step=1, epoch=1, sha256="0" * 64, size=1)
     assert len(commits) == n + 1

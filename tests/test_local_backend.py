@@ -11,11 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import REPO, tw, wait_for
 from trainward.backends.local import LocalBackend
 from trainward.errors import NotFound, UsageError
 from trainward.registry import Registry
+
+from tests.conftest import REPO, tw, wait_for
 
 LAUNCH_THEN_LINGER = textwrap.dedent("""
     import sys, time
@@ -36,9 +36,13 @@ def _launched(run: str) -> bool:
 
 def _start_launcher(cfg: Path, run: str, new_session: bool) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", LAUNCH_THEN_LINGER, str(cfg), run], cwd=REPO, text=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=new_session,
-    )  # fmt: skip
+        [sys.executable, "-c", LAUNCH_THEN_LINGER, str(cfg), run],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=new_session,
+    )
 
 
 def _final_status(run: str) -> dict:
@@ -57,10 +61,14 @@ def test_run_survives_sigkill_of_its_launcher(ticker_experiment, kill_on_exit) -
     kill_on_exit.append(Registry().get("survivor")["ids"]["pid"])
     st = _final_status("survivor")
     assert st["verdict"] == "finished"
-    assert st["progress"]["step"] == 30 and st["validation"][-1]["val_loss/total"] == pytest.approx(1 / 30)
+    assert st["progress"]["step"] == 30 and st["validation"][-1]["val_loss/total"] == pytest.approx(
+        1 / 30
+    )
 
 
-def test_run_survives_sighup_to_the_launchers_process_group(ticker_experiment, kill_on_exit) -> None:
+def test_run_survives_sighup_to_the_launchers_process_group(
+    ticker_experiment, kill_on_exit
+) -> None:
     cfg = ticker_experiment(steps=30, interval=0.05)
     launcher = _start_launcher(cfg, "hup", new_session=True)  # like a terminal's foreground group
     wait_for(lambda: _launched("hup"), 30, what="the launch")
@@ -86,7 +94,9 @@ def test_failure_is_reported_with_reason_and_retries(ticker_experiment) -> None:
 def test_stop_needs_yes_and_exact_name_and_ends_the_run(ticker_experiment) -> None:
     cfg = ticker_experiment(name="long", steps=1000, interval=0.05)
     assert tw("launch", str(cfg), "--run-name", "long").code == 0
-    wait_for(lambda: tw("status", "long", "--json").json()["progress"].get("step"), 30, what="progress")
+    wait_for(
+        lambda: tw("status", "long", "--json").json()["progress"].get("step"), 30, what="progress"
+    )
     assert tw("stop", "long").code == 3
     assert tw("stop", "latest", "--yes").code == 2
     assert tw("stop", "lon", "--yes").code == 4
@@ -95,6 +105,8 @@ def test_stop_needs_yes_and_exact_name_and_ends_the_run(ticker_experiment) -> No
     st = tw("status", "long", "--json").json()
     assert st["verdict"] == "stopped"
     assert st["checkpoints"]["latest"]["step"] >= 1  # it checkpointed on SIGTERM
+    res = tw("pull", "long", "--which", "best")
+    assert res.code == 4 and "no 'best' checkpoint (available: latest)" in res.stderr
 
 
 def test_logs_are_bounded(ticker_experiment) -> None:
@@ -110,7 +122,9 @@ def test_logs_are_bounded(ticker_experiment) -> None:
 def test_lost_process_is_detected(ticker_experiment) -> None:
     cfg = ticker_experiment(name="lost", steps=1000, interval=0.05)
     tw("launch", str(cfg), "--run-name", "lost")
-    wait_for(lambda: tw("status", "lost", "--json").json()["progress"].get("step"), 30, what="progress")
+    wait_for(
+        lambda: tw("status", "lost", "--json").json()["progress"].get("step"), 30, what="progress"
+    )
     pid = Registry().get("lost")["ids"]["pid"]
     os.killpg(pid, signal.SIGKILL)  # supervisor and worker die with no exit record
     backend = LocalBackend()
@@ -130,12 +144,14 @@ def test_resume_same_run_continues_from_its_checkpoint(ticker_experiment) -> Non
     cfg = ticker_experiment(name="again", steps=12, interval=0.01)
     tw("launch", str(cfg), "--run-name", "again")
     tw("wait", "again", "--timeout", "60", "--interval", "0.2")
-    res = tw("launch", str(cfg), "--run-name", "again", "--resume", "again", "--set", "params.steps=20")
+    res = tw(
+        "launch", str(cfg), "--run-name", "again", "--resume", "again", "--set", "params.steps=20"
+    )
     assert res.code == 0, res.stderr
     st = tw("wait", "again", "--timeout", "60", "--interval", "0.2", "--json").json()
     assert st["verdict"] == "finished" and st["progress"]["step"] == 20 and st["resumes"] == 1
-    res = tw("launch", str(cfg), "--run-name", "fresh", "--resume", "again/best.pt")
-    assert res.code == 4 and "available: latest.pt" in res.stderr
+    res = tw("launch", str(cfg), "--run-name", "fresh", "--resume", "again/step-7.pt")
+    assert res.code == 4 and "available: best.pt, latest.pt" in res.stderr
 
 
 def test_volume_verbs(tmp_path: Path) -> None:

@@ -39,8 +39,12 @@ def cli(
     """Run the real ``modal`` CLI against the fake."""
     proc = subprocess.run(
         [sys.executable, "-m", "modal", *args],
-        env=_env(fake), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        env=_env(fake),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if ok:
         assert proc.returncode == 0, f"modal {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -50,8 +54,12 @@ def sdk(fake: ModalFake, *args: str, timeout: float = 60) -> dict[str, Any]:
     """Run one command of examples/sdk.py (the real SDK) and return its JSON line."""
     proc = subprocess.run(
         [sys.executable, SDK, *args],
-        env=_env(fake), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        env=_env(fake),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, f"sdk.py {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
@@ -68,9 +76,12 @@ def launched(
     On exit the process is killed if still running, and reaped."""
     proc = subprocess.Popen(
         script or [sys.executable, SDK, *args],
-        env={**_env(fake), **(env or {})}, cwd=cwd,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env={**_env(fake), **(env or {})},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -134,9 +145,19 @@ def test_every_rpc_is_routed_recorded_and_authenticated(tmp_path: Path) -> None:
         port = fake.url.rsplit(":", 1)[1]
         env = fake.env
         proc = subprocess.run(
-            [sys.executable, "-c", _RAW_GRPC, port, env["MODAL_TOKEN_ID"], env["MODAL_TOKEN_SECRET"]],
-            capture_output=True, text=True, timeout=30, env=fake.client_env(),
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                _RAW_GRPC,
+                port,
+                env["MODAL_TOKEN_ID"],
+                env["MODAL_TOKEN_SECRET"],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=fake.client_env(),
+        )
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout) == {
             "unserved": "UNIMPLEMENTED",
@@ -158,8 +179,11 @@ def test_missing_or_wrong_token_fails_fast(modal_fake: ModalFake) -> None:
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "modal", "volume", "list"],
-        env=env, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode != 0 and "Token missing" in proc.stderr
     assert time.monotonic() - t0 < 15  # no network wait: the client refuses before any I/O
     assert modal_fake.calls() == []
@@ -167,8 +191,11 @@ def test_missing_or_wrong_token_fails_fast(modal_fake: ModalFake) -> None:
     env = {**_env(modal_fake), "MODAL_TOKEN_SECRET": "wrong"}
     proc = subprocess.run(
         [sys.executable, "-m", "modal", "volume", "list"],
-        env=env, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode != 0 and "Invalid token" in proc.stderr
     assert {c["status"] for c in modal_fake.call_log()} == {"UNAUTHENTICATED"}
 
@@ -246,8 +273,10 @@ def test_volume_sdk_round_trip(modal_fake: ModalFake, tmp_path: Path, version: i
 
     entries = sdk(modal_fake, "ls", "sdkvol", "/ds", "--recursive")["entries"]
     assert {(e["path"], e["type"]) for e in entries} == {
-        ("ds/a.txt", "FILE"), ("ds/sub", "DIRECTORY"), ("ds/sub/big.bin", "FILE"),
-    }  # fmt: skip
+        ("ds/a.txt", "FILE"),
+        ("ds/sub", "DIRECTORY"),
+        ("ds/sub/big.bin", "FILE"),
+    }
     top = sdk(modal_fake, "ls", "sdkvol", "/ds")["entries"]
     assert {e["path"] for e in top} == {"ds/a.txt", "ds/sub"}
     copy = tmp_path / "copy.bin"

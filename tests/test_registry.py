@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import tw
 from trainward.errors import RunNotFound
 from trainward.registry import LAUNCHED, LAUNCHING, NOT_LAUNCHED, Registry, RunExists
+
+from tests.conftest import tw
 
 
 def _claim(path: str, name: str, barrier: mp.synchronize.Barrier, results: mp.Queue) -> None:

@@ -28,7 +28,14 @@ class FixedCompute(LocalBackend):
         return RunHandle("modal", run, {"app_id": "ap-0123456789abcdefghijkl"})
 
     def state(self, handle: RunHandle) -> ComputeState:
-        return ComputeState("running", started_at=T0, detail={"app_id": "ap-0123456789abcdefghijkl", "workspace": "acme"})
+        return ComputeState(
+            "running",
+            started_at=T0,
+            detail={
+                "app_id": "ap-0123456789abcdefghijkl",
+                "dashboard_url": "https://modal.com/apps/acme/main/ap-0123456789abcdefghijkl",
+            },
+        )
 
 
 def build(home: Path) -> StatusReader:
@@ -36,26 +43,69 @@ def build(home: Path) -> StatusReader:
     backend.ensure_volume("vol")
     now = [T0]
     run_dir = backend.volume_root("vol") / run_path("wm-a100")
-    info = {"name": "wm-a100", "experiment": "mamba2-medium-gpu", "config_path": "experiments/mamba2-medium-gpu.yaml",
-            "config": {"entrypoint": "builtin", "train": {"arch": "mamba2", "size": "medium"}}, "gpu": "A100-80GB:1",
-            "price_per_hour": 2.6, "price_source": "table (2026-11)",
-            "targets": {"val_metric/action_change_acc": ">0.75", "val_action/cat_movement": ">=93%", "val_action/cat_attack": ">=90%"}}  # fmt: skip
+    info = {
+        "name": "wm-a100",
+        "experiment": "mamba2-medium-gpu",
+        "config_path": "experiments/mamba2-medium-gpu.yaml",
+        "config": {"entrypoint": "builtin", "train": {"arch": "mamba2", "size": "medium"}},
+        "gpu": "A100-80GB:1",
+        "price_per_hour": 2.6,
+        "price_source": "table (2026-11)",
+        "targets": {
+            "val_metric/action_change_acc": ">0.75",
+            "val_action/cat_movement": ">=93%",
+            "val_action/cat_attack": ">=90%",
+        },
+    }
     w = LedgerWriter.start(run_dir, info, clock=lambda: now[0])
     w.plan(epochs=3, steps_per_epoch=1000)
     for epoch in (1, 2):
         now[0] += 1800
-        w.log({"batch/loss": 1.2 / epoch, "batch/step": epoch * 1000}, step=epoch * 1000, epoch=epoch, batch=1000)
+        w.log(
+            {"batch/loss": 1.2 / epoch, "batch/step": epoch * 1000},
+            step=epoch * 1000,
+            epoch=epoch,
+            batch=1000,
+        )
         w.epoch_time(epoch, 1800.0)
-        w.log_validation(epoch, {"val_loss/total": 1.0 / epoch, "val_metric/action_change_acc": 0.6 + 0.1 * epoch,
-                                 "val_metric/position_mae": 0.3 / epoch, "val_action/cat_movement": 0.88 + 0.015 * epoch,
-                                 "val_action/cat_attack": 0.95}, step=epoch * 1000)  # fmt: skip
+        w.log_validation(
+            epoch,
+            {
+                "val_loss/total": 1.0 / epoch,
+                "val_metric/action_change_acc": 0.6 + 0.1 * epoch,
+                "val_metric/position_mae": 0.3 / epoch,
+                "val_action/cat_movement": 0.88 + 0.015 * epoch,
+                "val_action/cat_attack": 0.95,
+            },
+            step=epoch * 1000,
+        )
     now[0] += 600
     w.log({"batch/loss": 0.5, "batch/step": 2333}, step=2333, epoch=3, batch=333)
     w.best("val_metric/action_change_acc", 0.8, mode="max", epoch=2, step=2000)
-    w.record_checkpoint("latest", "checkpoints/latest.pt", step=2000, epoch=2, sha256="c0ffee" * 10 + "abcd", size=123456)
+    w.record_checkpoint(
+        "latest",
+        "checkpoints/latest.pt",
+        step=2000,
+        epoch=2,
+        sha256="c0ffee" * 10 + "abcd",
+        size=123456,
+    )
     w.close()
-    (home / "runs.jsonl").write_text(json.dumps({"run": "wm-a100", "backend": "modal", "volume": "vol", "state": "launched",
-        "experiment": "mamba2-medium-gpu", "config_hash": "f" * 64, "launched_at": T0, "ids": {}}) + "\n")  # fmt: skip
+    (home / "runs.jsonl").write_text(
+        json.dumps(
+            {
+                "run": "wm-a100",
+                "backend": "modal",
+                "volume": "vol",
+                "state": "launched",
+                "experiment": "mamba2-medium-gpu",
+                "config_hash": "f" * 64,
+                "launched_at": T0,
+                "ids": {},
+            }
+        )
+        + "\n"
+    )
     return StatusReader(Registry(home / "runs.jsonl"), ReadOnly(backend), clock=lambda: T0 + 4300)
 
 
@@ -89,5 +139,8 @@ def test_golden_facts(tmp_path: Path) -> None:
     assert doc["verdict"] == "running" and doc["progress"]["pct"] == 77.77
     assert doc["timing"]["eta_s"] == 1200.6  # 667 steps left at 1.8 s/step
     assert doc["cost"]["so_far_usd"] == round(2.6 * 4300 / 3600, 4)
-    assert {c["category"]: c["ok"] for c in doc["categories"]} == {"attack": True, "movement": False}
+    assert {c["category"]: c["ok"] for c in doc["categories"]} == {
+        "attack": True,
+        "movement": False,
+    }
     assert doc["links"]["modal"].endswith("ap-0123456789abcdefghijkl")

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import tw
 from trainward.backends.local import LocalBackend
 from trainward.ledger import LedgerWriter, run_path
+
+from tests.conftest import tw
 
 ENTITY = "acme"
 BOUND_S = 2.0 + 3.0  # --wandb-timeout 2, plus the wandb import and process overhead
@@ -21,15 +21,31 @@ def make_run(home: Path, project: str, run: str, *, ledger_state: str = "running
     backend = LocalBackend(home)
     backend.ensure_volume("vol")
     wb = {"mode": "online", "entity": ENTITY, "project": project, "id": run}
-    w = LedgerWriter.start(backend.volume_root("vol") / run_path(run), {"name": run, "wandb": wb, "price_per_hour": 1.0})
+    w = LedgerWriter.start(
+        backend.volume_root("vol") / run_path(run),
+        {"name": run, "wandb": wb, "price_per_hour": 1.0},
+    )
     w.plan(epochs=2, steps_per_epoch=100)
     w.log({"batch/loss": 0.5, "batch/step": 150}, step=150, epoch=2, batch=50)
     w.log_validation(1, {"val_loss/total": 0.7, "val_metric/action_change_acc": 0.6})
-    w.set_tracker({"kind": "wandb", "path": f"{ENTITY}/{project}/{run}", "url": f"https://wandb.ai/{ENTITY}/{project}/runs/{run}"})
+    w.set_tracker(
+        {
+            "kind": "wandb",
+            "path": f"{ENTITY}/{project}/{run}",
+            "url": f"https://wandb.ai/{ENTITY}/{project}/runs/{run}",
+        }
+    )
     if ledger_state == "finished":
         w.finish()
     w.close()
-    rec = {"run": run, "backend": "local", "volume": "vol", "state": "launched", "launched_at": time.time() - 60, "wandb": wb}
+    rec = {
+        "run": run,
+        "backend": "local",
+        "volume": "vol",
+        "state": "launched",
+        "launched_at": time.time() - 60,
+        "wandb": wb,
+    }
     with open(home / "runs.jsonl", "a") as fh:
         fh.write(json.dumps(rec) + "\n")
 
@@ -43,7 +59,9 @@ def wb_env(wandb_fake, monkeypatch):
 
 
 def test_both_sources_are_joined_and_disagreement_flagged(wb_env, tw_home: Path) -> None:
-    wb_env.seed_run(ENTITY, "p1", "r1", run_id="r1", rows=150, state="finished", summary={"batch/step": 150})
+    wb_env.seed_run(
+        ENTITY, "p1", "r1", run_id="r1", rows=150, state="finished", summary={"batch/step": 150}
+    )
     make_run(tw_home, "p1", "r1")
     res = tw("status", "r1", "--json", "--wandb-timeout", "5")
     assert res.code == 0, res.stderr
@@ -56,7 +74,11 @@ def test_both_sources_are_joined_and_disagreement_flagged(wb_env, tw_home: Path)
 
 def test_wandb_down_falls_back_to_the_ledger_and_says_so(wb_env, tw_home: Path) -> None:
     make_run(tw_home, "p2", "r2", ledger_state="finished")
-    for fault in (lambda: wb_env.fail(500, seconds=30), lambda: wb_env.fail(429, seconds=30), lambda: wb_env.hang(30)):
+    for fault in (
+        lambda: wb_env.fail(500, seconds=30),
+        lambda: wb_env.fail(429, seconds=30),
+        lambda: wb_env.hang(30),
+    ):
         fault()
         t = time.monotonic()
         res = tw("status", "r2", "--json", "--wandb-timeout", "2")
@@ -92,10 +114,16 @@ def test_wandb_alone_faults_exit_5_within_bound(wb_env) -> None:
     assert res.code == 4 and "nope" in res.stderr
 
 
-def test_zombie_when_wandb_says_crashed_but_compute_runs(wb_env, tw_home: Path, ticker_experiment) -> None:
+def test_zombie_when_wandb_says_crashed_but_compute_runs(
+    wb_env, tw_home: Path, ticker_experiment
+) -> None:
     wb_env.seed_run(ENTITY, "p5", "zz", run_id="zz", rows=5, state="crashed")
-    cfg = ticker_experiment(name="zz", steps=10000, interval=0.05,
-                            extra=f"wandb: {{mode: online, entity: {ENTITY}, project: p5}}")  # fmt: skip
+    cfg = ticker_experiment(
+        name="zz",
+        steps=10000,
+        interval=0.05,
+        extra=f"wandb: {{mode: online, entity: {ENTITY}, project: p5}}",
+    )
     assert tw("launch", str(cfg), "--run-name", "zz").code == 0
     try:
         # The ticker never logs to W&B; point the launch's W&B identity at the seeded run.
@@ -105,7 +133,9 @@ def test_zombie_when_wandb_says_crashed_but_compute_runs(wb_env, tw_home: Path, 
             fh.write(json.dumps(rec) + "\n")
         from tests.conftest import wait_for
 
-        wait_for(lambda: tw("status", "zz", "--json").json()["progress"].get("step"), 30, what="progress")
+        wait_for(
+            lambda: tw("status", "zz", "--json").json()["progress"].get("step"), 30, what="progress"
+        )
         run_json = LocalBackend().volume_root("trainward") / "runs/zz/run.json"
         info = json.loads(run_json.read_text())
         info["wandb"]["id"] = "zz"

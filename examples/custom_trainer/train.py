@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-
 from trainward.ledger import open_run
 
 
@@ -79,12 +78,27 @@ def main() -> None:
             loss.backward()
             opt.step()
             step += 1
-            ledger.log({"batch/loss": loss.item(), "batch/step": step}, step=step, epoch=epoch + 1, batch=b + 1)
+            ledger.log(
+                {"batch/loss": loss.item(), "batch/step": step},
+                step=step,
+                epoch=epoch + 1,
+                batch=b + 1,
+            )
         with torch.no_grad():
             val = nn.functional.mse_loss(model(xv), yv).item()
         ledger.log_validation(epoch + 1, {"val_loss/total": val}, step=step)
-        sha, size = save(ckpt_path, {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1, "step": step})
-        ledger.record_checkpoint("latest", "checkpoints/latest.pt", step=step, epoch=epoch + 1, sha256=sha, size=size)
+        sha, size = save(
+            ckpt_path,
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "epoch": epoch + 1,
+                "step": step,
+            },
+        )
+        ledger.record_checkpoint(
+            "latest", "checkpoints/latest.pt", step=step, epoch=epoch + 1, sha256=sha, size=size
+        )
         if stop["now"]:
             print("stopping after a checkpoint, as asked", flush=True)
             raise SystemExit(143)

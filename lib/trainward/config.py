@@ -35,8 +35,19 @@ from .schema import field as cfield
 from .yamlsrc import load_yaml
 
 GPU_TYPES = (
-    "T4", "L4", "A10G", "A10", "L40S", "A100", "A100-40GB", "A100-80GB", "H100", "H100!", "H200", "B200",
-)  # fmt: skip
+    "T4",
+    "L4",
+    "A10G",
+    "A10",
+    "L40S",
+    "A100",
+    "A100-40GB",
+    "A100-80GB",
+    "H100",
+    "H100!",
+    "H200",
+    "B200",
+)
 _GPU_RE = re.compile(r"^(?P<type>[A-Za-z0-9!-]+?)(?::(?P<count>\d+))?$")
 _DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -59,7 +70,9 @@ def parse_gpu(value: str) -> str:
     match = _GPU_RE.match(value.strip())
     canon = {t.upper(): t for t in GPU_TYPES}
     if not match or match["type"].upper() not in canon:
-        raise ValueError(f"invalid gpu {value!r}; expected TYPE[:COUNT] with TYPE one of {', '.join(GPU_TYPES)}")
+        raise ValueError(
+            f"invalid gpu {value!r}; expected TYPE[:COUNT] with TYPE one of {', '.join(GPU_TYPES)}"
+        )
     count = int(match["count"] or 1)
     if not 1 <= count <= 8:
         raise ValueError(f"invalid gpu count {count} in {value!r}; expected 1 to 8")
@@ -83,7 +96,9 @@ def parse_duration(value: int | str, cap: int | None = MAX_ATTEMPT_S) -> int:
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be positive")
     if cap is not None and seconds > cap:
-        raise ValueError(f"timeout {value!r} must be at most 24h (Modal's per-attempt limit); set resources.max_runtime for longer runs")
+        raise ValueError(
+            f"timeout {value!r} must be at most 24h (Modal's per-attempt limit); set resources.max_runtime for longer runs"
+        )
     return seconds
 
 
@@ -114,8 +129,13 @@ class Target:
     text: str
 
     def met(self, observed: float) -> bool:
-        ops = {">": observed > self.value, ">=": observed >= self.value, "<": observed < self.value,
-               "<=": observed <= self.value, "==": observed == self.value}  # fmt: skip
+        ops = {
+            ">": observed > self.value,
+            ">=": observed >= self.value,
+            "<": observed < self.value,
+            "<=": observed <= self.value,
+            "==": observed == self.value,
+        }
         return ops[self.op]
 
 
@@ -242,7 +262,7 @@ class Wandb:
 class Experiment:
     name: str = cfield(check=check_name)
     backend: Literal["local", "modal"] = "local"
-    entrypoint: Any = cfield("builtin", check=parse_entrypoint)
+    entrypoint: Any = cfield("builtin", check=parse_entrypoint)  # noqa: RUF009 (cfield is dataclasses.field)
     data: Data = field(default_factory=Data)
     train: Train = field(default_factory=Train)
     params: dict[str, Any] = field(default_factory=dict)
@@ -260,7 +280,11 @@ class Experiment:
     # -- derived views --------------------------------------------------------------------
     @property
     def entry(self) -> Entrypoint:
-        return self.entrypoint if isinstance(self.entrypoint, Entrypoint) else parse_entrypoint(self.entrypoint)
+        return (
+            self.entrypoint
+            if isinstance(self.entrypoint, Entrypoint)
+            else parse_entrypoint(self.entrypoint)
+        )
 
     @property
     def secret_specs(self) -> list[Secret]:
@@ -278,6 +302,11 @@ class Experiment:
         p = Path(path).expanduser()
         return p if p.is_absolute() else Path(self.root or ".") / p
 
+    @property
+    def code_path(self) -> Path:
+        """Where the run's code lives: code_dir, else the project root (cwd of commands; shipped to Modal)."""
+        return self.resolve(self.code_dir) if self.code_dir else Path(self.root or ".")
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved experiment as plain data (what run.json and the worker spec carry)."""
         out = to_plain(self)
@@ -292,7 +321,12 @@ class Experiment:
         d = self.to_dict()
         data = {k: v for k, v in d["data"].items() if k != "source"}
         data["path"] = self.data.volume_path
-        return {"entrypoint": d["entrypoint"], "data": data, "train": d["train"], "params": d["params"]}
+        return {
+            "entrypoint": d["entrypoint"],
+            "data": data,
+            "train": d["train"],
+            "params": d["params"],
+        }
 
     @property
     def config_hash(self) -> str:
@@ -326,9 +360,14 @@ def _finish(exp: Experiment) -> Experiment:
         except ValueError as err:
             raise ConfigError(str(err), key=f"targets.{metric}") from None
     if exp.entry.kind != "builtin" and exp.data.generate is not None:
-        raise ConfigError("data.generate makes the built-in dataset; it needs entrypoint: builtin", key="data.generate")
+        raise ConfigError(
+            "data.generate makes the built-in dataset; it needs entrypoint: builtin",
+            key="data.generate",
+        )
     if exp.wandb.mode != "disabled" and not exp.wandb.project:
-        raise ConfigError(f"wandb.mode is {exp.wandb.mode} but wandb.project is not set", key="wandb.project")
+        raise ConfigError(
+            f"wandb.mode is {exp.wandb.mode} but wandb.project is not set", key="wandb.project"
+        )
     return replace(exp, secrets=secrets)
 
 
@@ -369,7 +408,9 @@ def parse_set(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key or not re.match(r"^[A-Za-z_][\w-]*(\.[\w/-]+)*$", key):
-        raise ConfigError(f"invalid --set {item!r}; expected KEY.PATH=VALUE, e.g. train.lr=1e-3", file="--set")
+        raise ConfigError(
+            f"invalid --set {item!r}; expected KEY.PATH=VALUE, e.g. train.lr=1e-3", file="--set"
+        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -387,7 +428,11 @@ def apply_overrides(data: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[
             if nxt is None:
                 nxt = node[part] = {}
             if not isinstance(nxt, dict):
-                raise ConfigError(f"cannot set {key}: {'.'.join(parts[: i + 1])} is not a mapping", file="--set", key=key)
+                raise ConfigError(
+                    f"cannot set {key}: {'.'.join(parts[: i + 1])} is not a mapping",
+                    file="--set",
+                    key=key,
+                )
             node = nxt
         node[parts[-1]] = value
     return out
@@ -397,8 +442,12 @@ def apply_overrides(data: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[
 
 
 def experiment_from_dict(
-    data: dict[str, Any], *, file: str = "<config>", lines: dict[tuple[str, ...], int] | None = None,
-    root: str | None = None, overridden: frozenset[str] = frozenset(),
+    data: dict[str, Any],
+    *,
+    file: str = "<config>",
+    lines: dict[tuple[str, ...], int] | None = None,
+    root: str | None = None,
+    overridden: frozenset[str] = frozenset(),
 ) -> Experiment:
     """Validate plain data into an Experiment; errors are located in `file` at the key's line."""
     try:
@@ -420,6 +469,9 @@ def load_experiment(path: str | Path, overrides: Overrides | None = None) -> Exp
     if pairs:
         data = apply_overrides(data, pairs)
     return experiment_from_dict(
-        data, file=str(path), lines=lines, root=str(project_root(path)),
+        data,
+        file=str(path),
+        lines=lines,
+        root=str(project_root(path)),
         overridden=frozenset(k for k, _ in pairs),
     )

@@ -76,10 +76,13 @@ class SyncPlan:
         lists = ("new", "changed", "remote_only", "deleted", "not_recorded")
         out = {k: v for k, v in asdict(self).items() if k not in lists}
         out.update({k: len(getattr(self, k)) for k in lists})
-        out.update(files_to_upload=len(self.new) + len(self.changed), up_to_date=self.up_to_date,
-                   manifest_path=self.manifest_path,
-                   paths={k: getattr(self, k)[:PATHS_SHOWN] for k in lists},
-                   paths_truncated=any(len(getattr(self, k)) > PATHS_SHOWN for k in lists))  # fmt: skip
+        out.update(
+            files_to_upload=len(self.new) + len(self.changed),
+            up_to_date=self.up_to_date,
+            manifest_path=self.manifest_path,
+            paths={k: getattr(self, k)[:PATHS_SHOWN] for k in lists},
+            paths_truncated=any(len(getattr(self, k)) > PATHS_SHOWN for k in lists),
+        )
         if self.verified:
             out["verified"] = {
                 k: v[:PATHS_SHOWN] if isinstance(v, list) else v for k, v in self.verified.items()
@@ -87,8 +90,15 @@ class SyncPlan:
         return out
 
 
-def plan_push(volume: VolumeReader, src: Path, name: str, dest: str, *, verify: bool = False,
-              hash_progress: Progress | None = None) -> tuple[SyncPlan, dict[str, LocalFile], dict[str, FileInfo]]:  # fmt: skip
+def plan_push(
+    volume: VolumeReader,
+    src: Path,
+    name: str,
+    dest: str,
+    *,
+    verify: bool = False,
+    hash_progress: Progress | None = None,
+) -> tuple[SyncPlan, dict[str, LocalFile], dict[str, FileInfo]]:
     """Hash `src`, read the remote manifest, and diff. Read-only on the volume."""
     dest = check_dest(dest)
     with HashCache.open() as cache:
@@ -99,8 +109,9 @@ def plan_push(volume: VolumeReader, src: Path, name: str, dest: str, *, verify: 
     return plan, local, remote
 
 
-def _compare(volume: VolumeReader, plan: SyncPlan, local: dict[str, LocalFile],
-             verify: bool) -> tuple[SyncPlan, dict[str, FileInfo]]:  # fmt: skip
+def _compare(
+    volume: VolumeReader, plan: SyncPlan, local: dict[str, LocalFile], verify: bool
+) -> tuple[SyncPlan, dict[str, FileInfo]]:
     remote: dict[str, FileInfo] = {}
     listed: set[str] = set()
     if volume.volume_exists(plan.volume):
@@ -142,8 +153,12 @@ def _verify(
     }
     missing = sorted(p for p in remote if p not in sizes)
     mismatch = sorted(p for p in remote if p in sizes and sizes[p] != remote[p].size)
-    plan.verified = {"listed": len(sizes), "missing": missing, "size_mismatch": mismatch,
-                     "unrecorded": sorted(set(sizes) - set(remote))}  # fmt: skip
+    plan.verified = {
+        "listed": len(sizes),
+        "missing": missing,
+        "size_mismatch": mismatch,
+        "unrecorded": sorted(set(sizes) - set(remote)),
+    }
     bad = set(missing) | set(mismatch)
     return {p: f for p, f in remote.items() if p not in bad}, set(sizes)
 
@@ -166,18 +181,36 @@ def _diff(
     return plan
 
 
-def status(volume: VolumeReader, src: Path, name: str, dest: str, *, verify: bool = False,
-           hash_progress: Progress | None = None) -> SyncPlan:  # fmt: skip
+def status(
+    volume: VolumeReader,
+    src: Path,
+    name: str,
+    dest: str,
+    *,
+    verify: bool = False,
+    hash_progress: Progress | None = None,
+) -> SyncPlan:
     """The difference between `src` and `name:dest` (read-only)."""
     plan = plan_push(volume, src, name, dest, verify=verify, hash_progress=hash_progress)[0]
     plan.dry_run = True
     return plan
 
 
-def push(backend: Backend, src: Path, name: str, dest: str, *, delete: bool = False, yes: bool = False,
-         dry_run: bool = False, verify: bool = False, progress: Progress | None = None,
-         hash_progress: Progress | None = None, batch_bytes: int = BATCH_BYTES,
-         batch_files: int = BATCH_FILES) -> SyncPlan:  # fmt: skip
+def push(
+    backend: Backend,
+    src: Path,
+    name: str,
+    dest: str,
+    *,
+    delete: bool = False,
+    yes: bool = False,
+    dry_run: bool = False,
+    verify: bool = False,
+    progress: Progress | None = None,
+    hash_progress: Progress | None = None,
+    batch_bytes: int = BATCH_BYTES,
+    batch_files: int = BATCH_FILES,
+) -> SyncPlan:
     """Upload what changed under `src` to `name:dest`; remove remote-only files only with delete+yes."""
     started = time.monotonic()
     plan, local, remote = plan_push(
@@ -234,8 +267,14 @@ def _refuse_delete(plan: SyncPlan) -> Refused:
 class _Upload:
     """One push's uploads, manifest writes and deletions, keeping the manifest invariant."""
 
-    def __init__(self, backend: Backend, plan: SyncPlan, local: dict[str, LocalFile],
-                 remote: dict[str, FileInfo], lease: Lease) -> None:  # fmt: skip
+    def __init__(
+        self,
+        backend: Backend,
+        plan: SyncPlan,
+        local: dict[str, LocalFile],
+        remote: dict[str, FileInfo],
+        lease: Lease,
+    ) -> None:
         self.backend, self.plan, self.local, self.lease = backend, plan, local, lease
         changed = set(plan.changed)
         self.manifest = {
@@ -265,8 +304,10 @@ class _Upload:
         try:
             self.backend.upload_files(plan.volume, files, progress=cb)
         except FileNotFoundError as err:
-            raise NotFound(f"{err.filename} vanished during the push",
-                           hint="push again: the batches sent before are recorded") from None  # fmt: skip
+            raise NotFound(
+                f"{err.filename} vanished during the push",
+                hint="push again: the batches sent before are recorded",
+            ) from None
         for p in batch:
             plan.uploaded_files += 1
             plan.uploaded_bytes += self.local[p].sig.size

@@ -70,8 +70,10 @@ class LocalFile:
 def walk(root: Path) -> list[LocalFile]:
     """Every non-hidden regular file under `root`, sorted by path (rules in the module doc)."""
     if not root.is_dir():
-        raise NotFound(f"data directory {root} does not exist or is not a directory",
-                       hint="pass the directory that holds the dataset")  # fmt: skip
+        raise NotFound(
+            f"data directory {root} does not exist or is not a directory",
+            hint="pass the directory that holds the dataset",
+        )
     base = os.path.realpath(root)
     out: list[LocalFile] = []
     _walk_into(base, "", out)
@@ -93,11 +95,15 @@ def _file_stat(entry: os.DirEntry[str], name: str) -> os.stat_result:
     try:
         st = entry.stat(follow_symlinks=True)
     except FileNotFoundError:
-        raise UsageError(f"{name} is a dangling symlink (-> {os.readlink(entry.path)})",
-                         hint="remove it or point it at a file") from None  # fmt: skip
+        raise UsageError(
+            f"{name} is a dangling symlink (-> {os.readlink(entry.path)})",
+            hint="remove it or point it at a file",
+        ) from None
     if statmod.S_ISDIR(st.st_mode):
-        raise UsageError(f"{name} is a symlink to a directory ({os.readlink(entry.path)}); not followed",
-                         hint="push the target directory itself, or copy it into DIR")  # fmt: skip
+        raise UsageError(
+            f"{name} is a symlink to a directory ({os.readlink(entry.path)}); not followed",
+            hint="push the target directory itself, or copy it into DIR",
+        )
     if not statmod.S_ISREG(st.st_mode):
         raise UsageError(
             f"{name} is not a regular file (fifo, socket or device)", hint="remove it from DIR"
@@ -207,8 +213,9 @@ class HashStats:
     seconds: float = 0.0
 
 
-def hash_tree(root: Path, *, cache: HashCache, workers: int | None = None,
-              progress: Progress | None = None) -> tuple[dict[str, LocalFile], HashStats]:  # fmt: skip
+def hash_tree(
+    root: Path, *, cache: HashCache, workers: int | None = None, progress: Progress | None = None
+) -> tuple[dict[str, LocalFile], HashStats]:
     """Walk `root` and return {relative path: LocalFile with sha256}, reusing cached hashes."""
     started = time.monotonic()
     files = walk(root)

@@ -97,14 +97,14 @@ class LedgerWriter:
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
-    def start(
-        cls, run_dir: Path, run_info: dict[str, Any], **kw: Any
-    ) -> LedgerWriter:
+    def start(cls, run_dir: Path, run_info: dict[str, Any], **kw: Any) -> LedgerWriter:
         """Begin a new attempt of a run: write run.json once, bump the attempt, log `start`."""
         writer = cls(run_dir, **kw)
         run_file = writer.dir / RUN_FILE
         if not run_file.exists():
-            atomic_write(run_file, json.dumps({"schema": SCHEMA, **run_info}, indent=2, default=str).encode())
+            atomic_write(
+                run_file, json.dumps({"schema": SCHEMA, **run_info}, indent=2, default=str).encode()
+            )
         st = writer.status
         first = st.get("attempt", 0) == 0
         st["attempt"] = st.get("attempt", 0) + 1
@@ -129,7 +129,10 @@ class LedgerWriter:
             )
         writer = cls(Path(path), **kw)
         if not (writer.dir / RUN_FILE).exists():
-            raise NotFound(f"no run ledger at {path}", hint="the worker creates it; launch with `trainward launch`")
+            raise NotFound(
+                f"no run ledger at {path}",
+                hint="the worker creates it; launch with `trainward launch`",
+            )
         return writer
 
     def _new_status(self) -> dict[str, Any]:
@@ -181,7 +184,9 @@ class LedgerWriter:
         with open(self.dir / EVENTS_FILE, "a") as fh:
             fh.write(_dumps(row) + "\n")
 
-    def plan(self, *, epochs: int | None, steps_per_epoch: int | None, steps_total: int | None = None) -> None:
+    def plan(
+        self, *, epochs: int | None, steps_per_epoch: int | None, steps_total: int | None = None
+    ) -> None:
         st = self.status
         st["epochs"] = epochs
         st["steps_per_epoch"] = steps_per_epoch
@@ -211,7 +216,9 @@ class LedgerWriter:
             st["pct"] = round(100.0 * st["step"] / st["steps_total"], 2)
         st["latest"].update(metrics)
         st["last_log_at"] = now
-        self._metrics().write(_dumps({"t": now, "step": st["step"], "attempt": st["attempt"], **metrics}) + "\n")
+        self._metrics().write(
+            _dumps({"t": now, "step": st["step"], "attempt": st["attempt"], **metrics}) + "\n"
+        )
         self._dirty = True
         self.flush()
 
@@ -220,7 +227,9 @@ class LedgerWriter:
         self._dirty = True
         self.flush()
 
-    def log_validation(self, epoch: int, metrics: dict[str, Any], *, step: int | None = None) -> None:
+    def log_validation(
+        self, epoch: int, metrics: dict[str, Any], *, step: int | None = None
+    ) -> None:
         """Record one per-epoch validation row (written and committed at once)."""
         now = self._clock()
         st = self.status
@@ -228,7 +237,12 @@ class LedgerWriter:
         st["validation"] = [r for r in st["validation"] if r.get("epoch") != epoch] + [row]
         st["latest"].update(metrics)
         st["last_log_at"] = now
-        self._metrics().write(_dumps({"t": now, "step": row["step"], "attempt": st["attempt"], "epoch": epoch, **metrics}) + "\n")
+        self._metrics().write(
+            _dumps(
+                {"t": now, "step": row["step"], "attempt": st["attempt"], "epoch": epoch, **metrics}
+            )
+            + "\n"
+        )
         self.flush(force=True, commit=True)
 
     def epoch_time(self, epoch: int, seconds: float) -> None:
@@ -236,13 +250,27 @@ class LedgerWriter:
         self.status["epoch_times"] = [*times, {"epoch": epoch, "seconds": round(seconds, 3)}]
 
     def best(self, metric: str, value: float, *, mode: str, epoch: int, step: int) -> None:
-        self.status["best"] = {"metric": metric, "value": value, "mode": mode, "epoch": epoch, "step": step}
+        self.status["best"] = {
+            "metric": metric,
+            "value": value,
+            "mode": mode,
+            "epoch": epoch,
+            "step": step,
+        }
 
     def record_checkpoint(
         self, which: str, path: str, *, step: int, epoch: int, sha256: str, size: int, **extra: Any
     ) -> None:
         """Index a checkpoint (path relative to the run directory) after it was renamed into place."""
-        entry = {"path": path, "step": step, "epoch": epoch, "sha256": sha256, "size": size, "time": self._clock(), **extra}
+        entry = {
+            "path": path,
+            "step": step,
+            "epoch": epoch,
+            "sha256": sha256,
+            "size": size,
+            "time": self._clock(),
+            **extra,
+        }
         self.status["checkpoints"][which] = entry
         self.event("checkpoint", which=which, path=path, step=step, sha256=sha256, size=size)
         self.flush(force=True, commit=True)
@@ -352,19 +380,26 @@ class LedgerReader:
         self.run = run
         self.base = run_path(run)
 
-    def _json(self, name: str) -> dict[str, Any] | None:
-        try:
-            raw = self.volume.read_file(self.volume_name, f"{self.base}/{name}")
-        except NotFound:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError as err:
-            raise IntegrityError(
-                f"{self.base}/{name} on volume {self.volume_name} is not valid JSON: {err}",
-                hint="the ledger is written atomically; this file was changed by something else",
-            ) from None
-        return data if isinstance(data, dict) else None
+    def _json(self, name: str, attempts: int = 3) -> dict[str, Any] | None:
+        """Parse a ledger JSON file. A parse failure is retried: on a network volume a read can
+        race a replace even though the writer renames atomically."""
+        for attempt in range(attempts):
+            try:
+                raw = self.volume.read_file(self.volume_name, f"{self.base}/{name}")
+            except NotFound:
+                return None
+            try:
+                data = json.loads(raw)
+            except ValueError as err:
+                if attempt < attempts - 1:
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise IntegrityError(
+                    f"{self.base}/{name} on volume {self.volume_name} is not valid JSON: {err}",
+                    hint="the ledger is written atomically; this file was changed by something else",
+                ) from None
+            return data if isinstance(data, dict) else None
+        return None
 
     def exists(self) -> bool:
         return self.volume.stat(self.volume_name, f"{self.base}/{RUN_FILE}") is not None

@@ -69,8 +69,10 @@ def check_dest(dest: str) -> str:
             f"refusing to push to the volume root ({dest!r})", hint="pass --to datasets/NAME"
         )
     if not safe_path(cleaned) or any(p.startswith(".") for p in cleaned.split("/")):
-        raise UsageError(f"destination {dest!r} is not a plain path inside the volume",
-                         hint="use a relative path without '..' or hidden components, e.g. datasets/NAME")  # fmt: skip
+        raise UsageError(
+            f"destination {dest!r} is not a plain path inside the volume",
+            hint="use a relative path without '..' or hidden components, e.g. datasets/NAME",
+        )
     return cleaned
 
 

@@ -29,16 +29,31 @@ def plot_run(status: RunStatus, reader: ReadOnlyBackend, path: Path) -> str:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib", hint="pip install -c constraints.txt -e '.[plot]'") from None
+        raise UsageError(
+            "--plot needs matplotlib", hint="pip install -c constraints.txt -e '.[plot]'"
+        ) from None
     batch: list[dict[str, Any]] = []
     if status.volume:
-        batch = sample([r for r in LedgerReader(reader, status.volume, status.run).metrics() if "batch/loss" in r])
+        batch = sample(
+            [
+                r
+                for r in LedgerReader(reader, status.volume, status.run).metrics()
+                if "batch/loss" in r
+            ]
+        )
     val = status.validation
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     if batch:
-        ax1.plot([r["step"] for r in batch], [r["batch/loss"] for r in batch], lw=0.8, label="batch/loss")
+        ax1.plot(
+            [r["step"] for r in batch], [r["batch/loss"] for r in batch], lw=0.8, label="batch/loss"
+        )
     if val:
-        ax1.plot([r.get("step", 0) for r in val], [r.get("val_loss/total") for r in val], "o-", label="val_loss/total")
+        ax1.plot(
+            [r.get("step", 0) for r in val],
+            [r.get("val_loss/total") for r in val],
+            "o-",
+            label="val_loss/total",
+        )
         for key in ("val_metric/action_change_acc", "val_metric/position_mae"):
             ax2.plot([r.get("epoch") for r in val], [r.get(key) for r in val], "o-", label=key)
     ax1.set(xlabel="step", ylabel="loss", title=f"{status.run}: loss")

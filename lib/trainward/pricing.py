@@ -69,8 +69,13 @@ def gpu_hours(exp: Experiment, seconds: float) -> float:
     return gpu_count(exp.resources.gpu) * seconds / 3600.0
 
 
-def estimate(exp: Experiment, backend: str, *, expected_s: float | None,
-             live_rates: dict[str, float] | None = None) -> dict[str, Any]:  # fmt: skip
+def estimate(
+    exp: Experiment,
+    backend: str,
+    *,
+    expected_s: float | None,
+    live_rates: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """The launch plan's cost block: hourly price, worst case per attempt, and the expectation.
 
     `expected_s` is the runtime of an earlier finished run of the same config when one is
@@ -88,6 +93,7 @@ def estimate(exp: Experiment, backend: str, *, expected_s: float | None,
         "max_usd_per_attempt": cost(price, timeout),
         "max_usd": cost(price, timeout * attempts),
         "max_gpu_hours": round(gpu_hours(exp, timeout * attempts), 3),
-        "basis": "expected from an earlier run of this config" if expected_s else
-                 f"worst case: timeout {timeout} s x {attempts} attempt(s)",
-    }  # fmt: skip
+        "basis": "expected from an earlier run of this config"
+        if expected_s
+        else f"worst case: timeout {timeout} s x {attempts} attempt(s)",
+    }

@@ -61,9 +61,12 @@ class Lease:
         self.backend, self.volume, self.path = backend, volume, f"{dest}/{LEASE}"
         now = time.time()
         self.doc: dict[str, Any] = {
-            "token": secrets.token_hex(8), "host": socket.gethostname(), "pid": os.getpid(),
-            "started_at": now, "renewed_at": now,
-        }  # fmt: skip
+            "token": secrets.token_hex(8),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": now,
+            "renewed_at": now,
+        }
 
     def claim(self) -> None:
         dest = self.path.rsplit("/", 1)[0]
@@ -93,9 +96,11 @@ class Lease:
 def _refuse_busy(volume: str, dest: str, held: dict[str, Any]) -> Refused:
     age = time.time() - float(held.get("started_at") or time.time())
     who = f"host {held.get('host', '?')}, pid {held.get('pid', '?')}, started {age:.0f} s ago"
-    return Refused(f"another push to {volume}:{dest} is in progress ({who})",
-                   hint=f"wait for it to finish and push again; a push that died frees the destination once its "
-                        f"pid is gone on that host, or after {LEASE_TTL / 60:.0f} minutes")  # fmt: skip
+    return Refused(
+        f"another push to {volume}:{dest} is in progress ({who})",
+        hint=f"wait for it to finish and push again; a push that died frees the destination once its "
+        f"pid is gone on that host, or after {LEASE_TTL / 60:.0f} minutes",
+    )
 
 
 @contextlib.contextmanager

@@ -108,7 +108,9 @@ class Registry:
             if rec["run"] == ref:
                 return rec
         known = [r["run"] for r in recs[-10:]]
-        hint = ("known runs: " + ", ".join(reversed(known))) if known else "no runs are registered yet"
+        hint = (
+            ("known runs: " + ", ".join(reversed(known))) if known else "no runs are registered yet"
+        )
         raise RunNotFound(
             f"unknown run '{ref}'",
             hint=f"{hint}; `trainward runs` lists them, `trainward status --wandb E/P/RUN` reads W&B directly",
@@ -151,7 +153,10 @@ class Registry:
         with self._locked():
             current = self.get(run)
             if current is not None and current.get("state") == LAUNCHING:
-                if pid_alive(current.get("launcher_pid")) and current.get("launcher_host") == os.uname().nodename:
+                if (
+                    pid_alive(current.get("launcher_pid"))
+                    and current.get("launcher_host") == os.uname().nodename
+                ):
                     raise RunExists(
                         f"run '{run}' is being launched right now by pid {current.get('launcher_pid')}",
                         hint="wait for that launch to finish, or pick another --run-name",
@@ -159,7 +164,11 @@ class Registry:
                 state = settle(current) if settle else NOT_LAUNCHED
                 current = {**current, "state": state, "reason": "launcher died during launch"}
                 self._append(current)
-            if current is not None and current.get("state") != NOT_LAUNCHED and not allow_existing(current):
+            if (
+                current is not None
+                and current.get("state") != NOT_LAUNCHED
+                and not allow_existing(current)
+            ):
                 raise RunExists(
                     f"run '{run}' already exists (launched {time.strftime('%Y-%m-%d %H:%M', time.localtime(current.get('launched_at') or 0))})",
                     hint=f"pick another --run-name, check it with `trainward status {run}`, "
@@ -183,12 +192,17 @@ class Registry:
             self._append(new)
         return new
 
-    def view(self, record: dict[str, Any], find: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    def view(
+        self, record: dict[str, Any], find: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
         """A record as readers should see it: a dead launcher's `launching` claim is resolved
         against the backend (`find(rec)` says whether the run exists there). Writes nothing."""
         if record.get("state") != LAUNCHING:
             return record
-        if pid_alive(record.get("launcher_pid")) and record.get("launcher_host") == os.uname().nodename:
+        if (
+            pid_alive(record.get("launcher_pid"))
+            and record.get("launcher_host") == os.uname().nodename
+        ):
             return record
         if find(record):
             return {**record, "state": LAUNCHED, "note": "launcher died after the run started"}

@@ -9,11 +9,21 @@ from typing import Any
 from .status import RunStatus
 
 VERDICT_MARK = {
-    "running": "RUNNING", "stale": "STALE", "zombie": "ZOMBIE", "finished": "FINISHED", "failed": "FAILED",
-    "preempted": "PREEMPTED", "stopped": "STOPPED", "pending": "PENDING", "not-launched": "NOT LAUNCHED",
-}  # fmt: skip
-SHORT_KEYS = {"val_loss/total": "val loss", "val_metric/action_change_acc": "change acc",
-              "val_metric/position_mae": "pos MAE"}  # fmt: skip
+    "running": "RUNNING",
+    "stale": "STALE",
+    "zombie": "ZOMBIE",
+    "finished": "FINISHED",
+    "failed": "FAILED",
+    "preempted": "PREEMPTED",
+    "stopped": "STOPPED",
+    "pending": "PENDING",
+    "not-launched": "NOT LAUNCHED",
+}
+SHORT_KEYS = {
+    "val_loss/total": "val loss",
+    "val_metric/action_change_acc": "change acc",
+    "val_metric/position_mae": "pos MAE",
+}
 
 
 def duration(seconds: float | None) -> str:
@@ -61,7 +71,9 @@ def progress_line(s: RunStatus) -> str:
     elif p.get("step"):
         parts.append(f"step {p['step']}")
     if t.get("eta_s") is not None:
-        parts.append(f"ETA {duration(t['eta_s'])} ({time.strftime('%H:%M', time.localtime(t['eta_at']))})")
+        parts.append(
+            f"ETA {duration(t['eta_s'])} ({time.strftime('%H:%M', time.localtime(t['eta_at']))})"
+        )
     if t.get("since_last_log_s") is not None:
         parts.append(f"last log {duration(t['since_last_log_s'])} ago")
     return " · ".join(parts) if parts else "no progress recorded yet"
@@ -70,14 +82,28 @@ def progress_line(s: RunStatus) -> str:
 def _validation(s: RunStatus) -> list[str]:
     if not s.validation:
         return []
-    keys = [k for k in ("val_loss/total", "val_metric/action_change_acc", "val_metric/position_mae")
-            if any(k in r for r in s.validation)]  # fmt: skip
-    keys += sorted({k for r in s.validation for k in r if k.startswith("val_") and not k.startswith("val_action/")
-                    and k not in keys})  # fmt: skip
+    keys = [
+        k
+        for k in ("val_loss/total", "val_metric/action_change_acc", "val_metric/position_mae")
+        if any(k in r for r in s.validation)
+    ]
+    keys += sorted(
+        {
+            k
+            for r in s.validation
+            for k in r
+            if k.startswith("val_") and not k.startswith("val_action/") and k not in keys
+        }
+    )
     targets = {t["metric"]: t["target"] for t in s.targets}
     rows = [[str(r.get("epoch", "-"))] + [num(r.get(k)) for k in keys] for r in s.validation]
     rows.append(["target"] + [targets.get(k, "") for k in keys])
-    return ["", "### Validation", "", *_table(["epoch"] + [SHORT_KEYS.get(k, k) for k in keys], rows)]
+    return [
+        "",
+        "### Validation",
+        "",
+        *_table(["epoch"] + [SHORT_KEYS.get(k, k) for k in keys], rows),
+    ]
 
 
 def _categories(s: RunStatus) -> list[str]:
@@ -88,7 +114,12 @@ def _categories(s: RunStatus) -> list[str]:
         flag = {True: "ok", False: "BELOW TARGET", None: ""}[c["ok"]]
         rows.append([c["category"], num(c["value"], pct=True), c["target"] or "", flag])
     epoch = s.validation[-1].get("epoch") if s.validation else "-"
-    return ["", f"### Action categories (epoch {epoch})", "", *_table(["category", "accuracy", "target", "flag"], rows)]
+    return [
+        "",
+        f"### Action categories (epoch {epoch})",
+        "",
+        *_table(["category", "accuracy", "target", "flag"], rows),
+    ]
 
 
 def render_status(s: RunStatus) -> str:
@@ -101,10 +132,16 @@ def render_status(s: RunStatus) -> str:
     cfg = " ".join(f"{k}={v}" for k, v in c.items() if v is not None and k != "config")
     lines += _table(
         ["state", "runtime", "cost so far", "projected", "config"],
-        [[f"{s.verdict} (ledger: {s.state or '-'}, compute: {(s.compute or {}).get('state', '-')})",
-          duration(s.timing.get("runtime_s")), money(s.cost.get("so_far_usd")), money(s.cost.get("projected_usd")),
-          cfg or "-"]],
-    )  # fmt: skip
+        [
+            [
+                f"{s.verdict} (ledger: {s.state or '-'}, compute: {(s.compute or {}).get('state', '-')})",
+                duration(s.timing.get("runtime_s")),
+                money(s.cost.get("so_far_usd")),
+                money(s.cost.get("projected_usd")),
+                cfg or "-",
+            ]
+        ],
+    )
     lines += ["", f"**Progress:** {progress_line(s)}"]
     if s.resumes or (s.attempt or 0) > 1:
         lines.append(f"**Attempts:** {s.attempt} (resumed {s.resumes} time(s))")
@@ -112,11 +149,18 @@ def render_status(s: RunStatus) -> str:
         lines.append(f"**Price:** {money(s.cost.get('price_per_hour'))}/h ({s.cost['source']})")
     judged = [t for t in s.targets if t["ok"] is not None]
     if judged:
-        misses = [f"{t['metric']} {num(t['value'])} vs {t['target']}" for t in judged if not t["ok"]]
+        misses = [
+            f"{t['metric']} {num(t['value'])} vs {t['target']}" for t in judged if not t["ok"]
+        ]
         met = len(judged) - len(misses)
-        lines.append(f"**Targets:** {met}/{len(judged)} met" + (f" (missed: {'; '.join(misses)})" if misses else ""))
+        lines.append(
+            f"**Targets:** {met}/{len(judged)} met"
+            + (f" (missed: {'; '.join(misses)})" if misses else "")
+        )
     if s.best:
-        lines.append(f"**Best:** {s.best['metric']} = {num(s.best['value'])} at epoch {s.best.get('epoch')}")
+        lines.append(
+            f"**Best:** {s.best['metric']} = {num(s.best['value'])} at epoch {s.best.get('epoch')}"
+        )
     lines += _validation(s) + _categories(s)
     if s.disagreements:
         lines += ["", "### Disagreements", ""] + [f"- {d}" for d in s.disagreements]
@@ -135,9 +179,27 @@ def render_runs(statuses: list[RunStatus]) -> str:
     rows = []
     for s in statuses:
         p = s.progress
-        prog = f"{p.get('epoch') or 0}/{p.get('epochs') or '-'} ({p.get('pct') or 0:.0f}%)" if p else "-"
+        prog = (
+            f"{p.get('epoch') or 0}/{p.get('epochs') or '-'} ({p.get('pct') or 0:.0f}%)"
+            if p
+            else "-"
+        )
         last = s.validation[-1] if s.validation else {}
-        rows.append([s.run, s.backend or "-", s.verdict, prog, num(last.get("val_loss/total")),
-                     num(last.get("val_metric/action_change_acc")), duration(s.timing.get("runtime_s")),
-                     money(s.cost.get("so_far_usd"))])  # fmt: skip
-    return "\n".join(_table(["run", "backend", "verdict", "epoch", "val loss", "change acc", "runtime", "cost"], rows))
+        rows.append(
+            [
+                s.run,
+                s.backend or "-",
+                s.verdict,
+                prog,
+                num(last.get("val_loss/total")),
+                num(last.get("val_metric/action_change_acc")),
+                duration(s.timing.get("runtime_s")),
+                money(s.cost.get("so_far_usd")),
+            ]
+        )
+    return "\n".join(
+        _table(
+            ["run", "backend", "verdict", "epoch", "val loss", "change acc", "runtime", "cost"],
+            rows,
+        )
+    )

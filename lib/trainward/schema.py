@@ -19,7 +19,9 @@ T = TypeVar("T")
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
-def field(default: Any = dataclasses.MISSING, *, check: Any = None, help: str = "", **kw: Any) -> Any:
+def field(
+    default: Any = dataclasses.MISSING, *, check: Any = None, help: str = "", **kw: Any
+) -> Any:
     """A dataclass field with an optional `check(value) -> value` that raises ValueError."""
     meta = {"check": check, "help": help}
     if default is dataclasses.MISSING and "default_factory" not in kw:
@@ -148,7 +150,9 @@ def build(cls: type[T], data: Any, key: str = "") -> T:
         sub = f"{key}.{name}" if key else name
         if name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                _fail(sub, "required key is missing", hint=f"add '{name}:' ({describe(hints[name])})")
+                _fail(
+                    sub, "required key is missing", hint=f"add '{name}:' ({describe(hints[name])})"
+                )
             continue
         value = convert(data[name], hints[name], sub)
         check = f.metadata.get("check")

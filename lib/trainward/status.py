@@ -76,8 +76,13 @@ class RunStatus:
         return asdict(self)
 
 
-def _verdict(compute: ComputeState | None, ledger_state: str | None, since_log: float | None,
-             since_start: float | None, stale_after: float) -> tuple[str, str | None]:  # fmt: skip
+def _verdict(
+    compute: ComputeState | None,
+    ledger_state: str | None,
+    since_log: float | None,
+    since_start: float | None,
+    stale_after: float,
+) -> tuple[str, str | None]:
     """The verdict from the compute state and the ledger. See the module docstring."""
     c = compute.state if compute else "unknown"
     if c == "stopped":
@@ -89,7 +94,10 @@ def _verdict(compute: ComputeState | None, ledger_state: str | None, since_log: 
     if ledger_state == "failed" or c == "failed":
         return "failed", None
     if ledger_state == "preempted" and c in ("running", "pending", "unknown"):
-        return "preempted", "the last attempt was preempted; the retry resumes from the latest checkpoint"
+        return (
+            "preempted",
+            "the last attempt was preempted; the retry resumes from the latest checkpoint",
+        )
     if c in ("lost", "finished") and ledger_state in ("running", "pending", None):
         gone = compute.reason if compute and compute.reason else f"the compute is {c}"
         return "zombie", f"the ledger says {ledger_state or 'nothing'} but {gone}"
@@ -97,27 +105,43 @@ def _verdict(compute: ComputeState | None, ledger_state: str | None, since_log: 
         return "pending", None
     if since_log is None:
         if since_start is not None and since_start > stale_after:
-            return "zombie", f"the compute has run {since_start / 60:.1f} min but the run has logged nothing"
+            return (
+                "zombie",
+                f"the compute has run {since_start / 60:.1f} min but the run has logged nothing",
+            )
         return "running", "starting"
     if since_log > stale_after:
-        return "stale", f"nothing logged for {since_log / 60:.1f} min (threshold {stale_after / 60:.1f} min)"
+        return (
+            "stale",
+            f"nothing logged for {since_log / 60:.1f} min (threshold {stale_after / 60:.1f} min)",
+        )
     return "running", None
 
 
-def _targets(status: dict[str, Any], targets: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _targets(
+    status: dict[str, Any], targets: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows = status.get("validation") or []
     last = rows[-1] if rows else {}
     checked, cats = [], []
     for metric, text in targets.items():
         value = last.get(metric)
         t = parse_target(text)
-        checked.append({"metric": metric, "target": t.text, "value": value,
-                        "ok": None if value is None else t.met(float(value))})  # fmt: skip
+        checked.append(
+            {
+                "metric": metric,
+                "target": t.text,
+                "value": value,
+                "ok": None if value is None else t.met(float(value)),
+            }
+        )
     for key, value in sorted(last.items()):
         if key.startswith(CATEGORY_PREFIX) and isinstance(value, (int, float)):
-            text = targets.get(key)
-            ok = parse_target(text).met(float(value)) if text else None
-            cats.append({"category": key[len(CATEGORY_PREFIX):], "value": value, "target": text, "ok": ok})
+            bar = targets.get(key)
+            ok = parse_target(bar).met(float(value)) if bar else None
+            cats.append(
+                {"category": key[len(CATEGORY_PREFIX) :], "value": value, "target": bar, "ok": ok}
+            )
     return checked, cats
 
 
@@ -140,11 +164,15 @@ def _timing(st: dict[str, Any], compute: ComputeState | None, now: float) -> dic
             sec_per_step = None
         eta = round((total - step) * sec_per_step, 1) if sec_per_step else None
     return {
-        "started_at": started, "ended_at": ended, "runtime_s": round(runtime, 1) if runtime else runtime,
-        "last_log_at": last_log, "since_last_log_s": round(now - last_log, 1) if last_log else None,
-        "eta_s": eta, "eta_at": now + eta if eta is not None else None,
+        "started_at": started,
+        "ended_at": ended,
+        "runtime_s": round(runtime, 1) if runtime else runtime,
+        "last_log_at": last_log,
+        "since_last_log_s": round(now - last_log, 1) if last_log else None,
+        "eta_s": eta,
+        "eta_at": now + eta if eta is not None else None,
         "sec_per_epoch": round(sum(per_epoch) / len(per_epoch), 2) if per_epoch else None,
-    }  # fmt: skip
+    }
 
 
 def _cost(info: dict[str, Any], timing: dict[str, Any]) -> dict[str, Any]:
@@ -152,16 +180,26 @@ def _cost(info: dict[str, Any], timing: dict[str, Any]) -> dict[str, Any]:
     if price is None:
         return {"price_per_hour": None, "source": "unknown"}
     runtime, eta = timing.get("runtime_s") or 0.0, timing.get("eta_s") or 0.0
-    return {"price_per_hour": price, "source": info.get("price_source"),
-            "so_far_usd": round(price * runtime / 3600, 4),
-            "projected_usd": round(price * (runtime + eta) / 3600, 4)}  # fmt: skip
+    return {
+        "price_per_hour": price,
+        "source": info.get("price_source"),
+        "so_far_usd": round(price * runtime / 3600, 4),
+        "projected_usd": round(price * (runtime + eta) / 3600, 4),
+    }
 
 
 class StatusReader:
     """Build RunStatus objects. Everything it touches is read-only."""
 
-    def __init__(self, registry: Registry, backend: ReadOnlyBackend, *, tracker: TrackerReader | None = None,
-                 stale_after: float = STALE_AFTER_S, clock: Any = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        registry: Registry,
+        backend: ReadOnlyBackend,
+        *,
+        tracker: TrackerReader | None = None,
+        stale_after: float = STALE_AFTER_S,
+        clock: Any = time.time,
+    ) -> None:
         self.registry = registry
         self.backend = backend
         self.tracker = tracker
@@ -173,7 +211,12 @@ class StatusReader:
             rec = self.registry.resolve(ref)
         except RunNotFound:
             if volume and LedgerReader(self.backend, volume, ref).exists():
-                rec = {"run": ref, "backend": self.backend.name, "volume": volume, "state": "launched"}
+                rec = {
+                    "run": ref,
+                    "backend": self.backend.name,
+                    "volume": volume,
+                    "state": "launched",
+                }
             else:
                 raise
         return self.for_record(rec)
@@ -182,12 +225,25 @@ class StatusReader:
         now = self.clock()
         rec = self.registry.view(rec, lambda r: self.backend.find_run(r["run"]) is not None)
         run = rec["run"]
-        out = RunStatus(run=run, verdict="pending", backend=rec.get("backend"), experiment=rec.get("experiment"),
-                        config_hash=rec.get("config_hash"), volume=rec.get("volume"), sweep=rec.get("sweep"))  # fmt: skip
+        out = RunStatus(
+            run=run,
+            verdict="pending",
+            backend=rec.get("backend"),
+            experiment=rec.get("experiment"),
+            config_hash=rec.get("config_hash"),
+            volume=rec.get("volume"),
+            sweep=rec.get("sweep"),
+        )
         if rec.get("state") == NOT_LAUNCHED:
             out.verdict, out.reason = "not-launched", rec.get("reason")
             return out
-        handle = self.backend.find_run(run) or (RunHandle(rec["backend"], run, rec.get("ids") or {}) if rec.get("ids") else None)
+        # The registry's ids (pid, app and function-call ids) identify this launch exactly;
+        # the backend's own lookup is the fallback for runs launched elsewhere.
+        handle = (
+            RunHandle(rec["backend"], run, rec["ids"])
+            if rec.get("ids")
+            else self.backend.find_run(run)
+        )
         compute = self._compute(handle, out)
         ledger = LedgerReader(self.backend, rec["volume"], run)
         st, info = self._ledger(ledger, out)
@@ -210,7 +266,9 @@ class StatusReader:
         out.compute = compute.to_dict()
         return compute
 
-    def _ledger(self, ledger: LedgerReader, out: RunStatus) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _ledger(
+        self, ledger: LedgerReader, out: RunStatus
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         try:
             return ledger.status() or {}, ledger.run_info() or {}
         except NotFound:
@@ -219,10 +277,20 @@ class StatusReader:
             out.notes.append(f"ledger unavailable: {err.message}")
         return {}, {}
 
-    def _fill(self, out: RunStatus, st: dict[str, Any], info: dict[str, Any], compute: ComputeState | None, now: float) -> None:
+    def _fill(
+        self,
+        out: RunStatus,
+        st: dict[str, Any],
+        info: dict[str, Any],
+        compute: ComputeState | None,
+        now: float,
+    ) -> None:
         out.state = st.get("state")
         out.attempt, out.resumes = st.get("attempt"), st.get("resumes", 0)
-        out.progress = {k: st.get(k) for k in ("epoch", "epochs", "step", "steps_total", "steps_per_epoch", "batch", "pct")}
+        out.progress = {
+            k: st.get(k)
+            for k in ("epoch", "epochs", "step", "steps_total", "steps_per_epoch", "batch", "pct")
+        }
         out.latest, out.validation = st.get("latest") or {}, st.get("validation") or []
         out.best, out.checkpoints = st.get("best"), st.get("checkpoints") or {}
         out.timing = _timing(st, compute, now)
@@ -235,28 +303,43 @@ class StatusReader:
         builtin = entry == "builtin"
         if isinstance(entry, dict):
             entry = " ".join(entry.get("command") or [])
-        out.config = {"entrypoint": None if builtin else entry, "arch": train.get("arch") if builtin else None,
-                      "size": train.get("size") if builtin else None, "gpu": info.get("gpu"), "epochs": st.get("epochs"),
-                      "config": info.get("config_path")}  # fmt: skip
+        out.config = {
+            "entrypoint": None if builtin else entry,
+            "arch": train.get("arch") if builtin else None,
+            "size": train.get("size") if builtin else None,
+            "gpu": info.get("gpu"),
+            "epochs": st.get("epochs"),
+            "config": info.get("config_path"),
+        }
         start = st.get("attempt_started_at") or (compute.started_at if compute else None)
         since_start = now - start if start else None
-        out.verdict, reason = _verdict(compute, out.state, out.timing.get("since_last_log_s"), since_start, self.stale_after)
-        out.reason = st.get("reason") or (compute.reason if compute and out.verdict == "failed" else None) or reason
+        out.verdict, reason = _verdict(
+            compute, out.state, out.timing.get("since_last_log_s"), since_start, self.stale_after
+        )
+        out.reason = (
+            st.get("reason")
+            or (compute.reason if compute and out.verdict == "failed" else None)
+            or reason
+        )
         if out.verdict == "running" and reason:
             out.notes.append(reason)
         if st.get("warnings"):
             out.notes.extend(w["message"] for w in st["warnings"][-3:])
-        if out.backend == "modal" and compute and compute.detail.get("app_id"):
-            out.links["modal"] = f"https://modal.com/apps/{compute.detail.get('workspace', '-')}/main/{compute.detail['app_id']}"
+        if compute and compute.detail.get("dashboard_url"):
+            out.links["modal"] = compute.detail["dashboard_url"]
 
-    def _join_tracker(self, out: RunStatus, info: dict[str, Any], rec: dict[str, Any], st: dict[str, Any]) -> None:
+    def _join_tracker(
+        self, out: RunStatus, info: dict[str, Any], rec: dict[str, Any], st: dict[str, Any]
+    ) -> None:
         tracker = st.get("tracker") or {}
         wb = info.get("wandb") or rec.get("wandb") or {}
         if tracker.get("url"):
             out.links["wandb"] = tracker["url"]
         if self.tracker is None or not (wb and wb.get("project") and wb.get("mode") == "online"):
             return
-        path = tracker.get("path") or f"{wb.get('entity') or ''}/{wb['project']}/{wb.get('id')}".lstrip("/")
+        path = tracker.get(
+            "path"
+        ) or f"{wb.get('entity') or ''}/{wb['project']}/{wb.get('id')}".lstrip("/")
         entity_project, _, run_id = path.rpartition("/")
         try:
             tr = self.tracker.find(entity_project, run_id)
@@ -266,7 +349,9 @@ class StatusReader:
         apply_tracker(out, tr, has_ledger=bool(st), stale_after=self.stale_after, now=self.clock())
 
 
-def apply_tracker(out: RunStatus, tr: Any, *, has_ledger: bool, stale_after: float, now: float) -> None:
+def apply_tracker(
+    out: RunStatus, tr: Any, *, has_ledger: bool, stale_after: float, now: float
+) -> None:
     """Join a W&B TrackerRun into a status; flag where W&B and the ledger disagree."""
     out.tracker = tr.to_dict() if hasattr(tr, "to_dict") else dict(tr)
     out.tracker.pop("history", None)
@@ -278,21 +363,40 @@ def apply_tracker(out: RunStatus, tr: Any, *, has_ledger: bool, stale_after: flo
         if wb_running != ledger_running:
             out.disagreements.append(f"W&B says {tr.state}, the ledger says {out.state}")
         wb_step = tr.summary.get("batch/step") or tr.last_step
-        if wb_step is not None and out.progress.get("step") is not None and abs(int(wb_step) - int(out.progress["step"])) > 1000:
-            out.disagreements.append(f"W&B is at step {wb_step}, the ledger at {out.progress['step']}")
+        if (
+            wb_step is not None
+            and out.progress.get("step") is not None
+            and abs(int(wb_step) - int(out.progress["step"])) > 1000
+        ):
+            out.disagreements.append(
+                f"W&B is at step {wb_step}, the ledger at {out.progress['step']}"
+            )
         if out.verdict == "running" and tr.state in ("crashed", "failed", "finished"):
-            out.verdict, out.reason = "zombie", f"the compute runs but W&B marked the run {tr.state}"
+            out.verdict, out.reason = (
+                "zombie",
+                f"the compute runs but W&B marked the run {tr.state}",
+            )
         return
     # W&B alone (status --wandb): judge by its state and the age of its last log.
     out.state = tr.state
     last = tr.summary.get("_timestamp")
     since = now - float(last) if last else None
-    out.timing = {"started_at": tr.created_at, "runtime_s": tr.summary.get("_runtime"), "last_log_at": last,
-                  "since_last_log_s": round(since, 1) if since is not None else None}  # fmt: skip
+    out.timing = {
+        "started_at": tr.created_at,
+        "runtime_s": tr.summary.get("_runtime"),
+        "last_log_at": last,
+        "since_last_log_s": round(since, 1) if since is not None else None,
+    }
     out.latest = {k: v for k, v in tr.summary.items() if not k.startswith("_")}
     out.validation = [r for r in tr.history if any(k.startswith("val_") for k in r)]
-    mapping = {"finished": "finished", "crashed": "failed", "failed": "failed", "killed": "stopped",
-               "preempted": "preempted", "preempting": "preempted"}  # fmt: skip
+    mapping = {
+        "finished": "finished",
+        "crashed": "failed",
+        "failed": "failed",
+        "killed": "stopped",
+        "preempted": "preempted",
+        "preempting": "preempted",
+    }
     if wb_running:
         stale = since is not None and since > stale_after
         out.verdict = "stale" if stale else "running"
@@ -316,22 +420,27 @@ class LazyWandbReader:
         return self._reader.find(path, run)
 
 
-def status_wandb(path: str, tracker: TrackerReader, *, stale_after: float = STALE_AFTER_S,
-                 clock: Any = time.time) -> RunStatus:  # fmt: skip
+def status_wandb(
+    path: str, tracker: TrackerReader, *, stale_after: float = STALE_AFTER_S, clock: Any = time.time
+) -> RunStatus:
     """Status from W&B alone (`status --wandb ENTITY/PROJECT[/RUN]`), with no registry entry."""
     parts = path.strip("/").split("/")
     if len(parts) not in (2, 3):
         from .errors import UsageError
 
-        raise UsageError(f"invalid --wandb {path!r}", hint="use ENTITY/PROJECT (latest run) or ENTITY/PROJECT/RUN")
+        raise UsageError(
+            f"invalid --wandb {path!r}",
+            hint="use ENTITY/PROJECT (latest run) or ENTITY/PROJECT/RUN",
+        )
     tr = tracker.find("/".join(parts[:2]), parts[2] if len(parts) == 3 else None)
     out = RunStatus(run=tr.name, verdict="pending", backend=None)
     apply_tracker(out, tr, has_ledger=False, stale_after=stale_after, now=clock())
     return out
 
 
-def status_many(registry: Registry, reader_for: Any, *, limit: int = 20,
-                stale_after: float = STALE_AFTER_S) -> list[RunStatus]:  # fmt: skip
+def status_many(
+    registry: Registry, reader_for: Any, *, limit: int = 20, stale_after: float = STALE_AFTER_S
+) -> list[RunStatus]:
     """`status all`: the recent runs, one read-only status each (no W&B calls)."""
     readers: dict[str, StatusReader] = {}
     out = []
@@ -342,5 +451,7 @@ def status_many(registry: Registry, reader_for: Any, *, limit: int = 20,
         try:
             out.append(readers[backend].for_record(rec))
         except TrainwardError as err:
-            out.append(RunStatus(run=rec["run"], verdict="unknown", reason=err.message, backend=backend))
+            out.append(
+                RunStatus(run=rec["run"], verdict="unknown", reason=err.message, backend=backend)
+            )
     return out

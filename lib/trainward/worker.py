@@ -74,8 +74,14 @@ def load_spec(path: Path) -> dict[str, Any]:
     return doc.get("worker_spec", doc)
 
 
-def build_context(spec: dict[str, Any], volume_root: Path, *, attempt: int,
-                  commit: Callable[[], None] | None = None, deadline: float | None = None) -> RunContext:  # fmt: skip
+def build_context(
+    spec: dict[str, Any],
+    volume_root: Path,
+    *,
+    attempt: int,
+    commit: Callable[[], None] | None = None,
+    deadline: float | None = None,
+) -> RunContext:
     exp = experiment_from_dict(spec["experiment"], file="worker spec", root=spec.get("root"))
     run_dir = volume_root / run_path(spec["run"])
     ledger = LedgerWriter.start(run_dir, spec["run_info"], commit=commit)
@@ -104,8 +110,10 @@ def _call_function(ctx: RunContext) -> Any:
     try:
         func = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as err:
-        raise UsageError(f"cannot load entrypoint {target!r}: {err}",
-                         hint="check the module is importable from code_dir and the function exists") from None  # fmt: skip
+        raise UsageError(
+            f"cannot load entrypoint {target!r}: {err}",
+            hint="check the module is importable from code_dir and the function exists",
+        ) from None
     return func(ctx)
 
 
@@ -183,11 +191,40 @@ def execute(ctx: RunContext) -> tuple[int, Any]:
 
 def install_signal_handlers(ctx: RunContext) -> None:
     def handler(signum: int, frame: Any) -> None:
-        print(f"[trainward] received signal {signum}; checkpointing and stopping", file=sys.stderr, flush=True)
+        print(
+            f"[trainward] received signal {signum}; checkpointing and stopping",
+            file=sys.stderr,
+            flush=True,
+        )
         ctx.stop_requested.set()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def run_attempt(
+    spec: dict[str, Any],
+    volume_root: Path,
+    *,
+    commit: Callable[[], None] | None = None,
+    deadline: float | None = None,
+) -> tuple[int, Any, RunContext]:
+    """One attempt on any backend: build the context, run the entrypoint, report on stdout."""
+    started = time.time()
+    attempt = int(os.environ.get("TRAINWARD_ATTEMPT", "1"))
+    ctx = build_context(spec, volume_root, attempt=attempt, commit=commit, deadline=deadline)
+    ctx.attempt = int(ctx.ledger.status.get("attempt") or attempt)
+    install_signal_handlers(ctx)
+    print(
+        f"[trainward] run {ctx.run} attempt {ctx.attempt} started (pid {os.getpid()})", flush=True
+    )
+    code, result = execute(ctx)
+    ctx.ledger = LedgerWriter.attach(ctx.run_dir)  # what is on disk now, whoever wrote it
+    print(
+        f"[trainward] run {ctx.run} attempt {ctx.attempt} ended with {code} after {time.time() - started:.1f} s",
+        flush=True,
+    )
+    return code, result, ctx
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -195,15 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         print("usage: python -m trainward.worker SPEC.json", file=sys.stderr)
         sys.exit(2)
-    spec = load_spec(Path(args[0]))
-    volume_root = Path(os.environ[ENV_VOLUME_ROOT])
-    attempt = int(os.environ.get("TRAINWARD_ATTEMPT", "1"))
-    started = time.time()
-    ctx = build_context(spec, volume_root, attempt=attempt)
-    install_signal_handlers(ctx)
-    print(f"[trainward] run {ctx.run} attempt {attempt} started (pid {os.getpid()})", flush=True)
-    code, _ = execute(ctx)
-    print(f"[trainward] run {ctx.run} attempt {attempt} ended with {code} after {time.time() - started:.1f} s", flush=True)
+    code, _, _ = run_attempt(load_spec(Path(args[0])), Path(os.environ[ENV_VOLUME_ROOT]))
     sys.exit(code)
 
 

@@ -85,13 +85,17 @@ def read_text(path: Path, what: str = "config") -> str:
             hint="check the path; experiment configs live in experiments/*.yaml",
         )
     if path.is_dir():
-        raise ConfigError(f"{what} path is a directory, not a file", file=name, hint="pass a .yaml file")
+        raise ConfigError(
+            f"{what} path is a directory, not a file", file=name, hint="pass a .yaml file"
+        )
     try:
         raw = path.read_bytes()
     except OSError as err:
         raise ConfigError(f"cannot read {what} file: {err.strerror}", file=name) from None
     if b"\x00" in raw:
-        raise ConfigError(f"{what} file is binary, not YAML", file=name, hint="pass a text .yaml file")
+        raise ConfigError(
+            f"{what} file is binary, not YAML", file=name, hint="pass a text .yaml file"
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -105,7 +109,11 @@ def load_yaml(path: Path, what: str = "config") -> tuple[dict[str, Any], dict[Ke
     text = read_text(path, what)
     data, lines = parse_yaml(text, str(path))
     if data is None:
-        raise ConfigError(f"{what} file is empty", file=str(path), hint="see experiments/smoke-cpu.yaml for an example")
+        raise ConfigError(
+            f"{what} file is empty",
+            file=str(path),
+            hint="see experiments/smoke-cpu.yaml for an example",
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             f"{what} must be a mapping of keys to values, got {type(data).__name__}",

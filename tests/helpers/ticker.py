@@ -5,8 +5,8 @@
     interval   seconds per step (default 0.05)
     fail_at    raise at this step
     hang_at    stop logging at this step and sleep (a frozen trainer)
-It writes checkpoints/latest.pt (a small JSON blob) every 5 steps, resumes from it, and
-honours ctx.stop_requested like the real trainer.
+It writes checkpoints/latest.pt (a small JSON blob) every 5 steps and best.pt at the end,
+resumes from latest, and honours ctx.stop_requested and ctx.deadline like the real trainer.
 """
 
 from __future__ import annotations
@@ -18,14 +18,20 @@ import time
 from typing import Any
 
 
-def _save(ctx: Any, step: int) -> None:
-    path = ctx.run_dir / "checkpoints" / "latest.pt"
+def _save(ctx: Any, step: int, which: str = "latest") -> None:
+    path = ctx.run_dir / "checkpoints" / f"{which}.pt"
     data = json.dumps({"step": step, "weights": [step * 0.5] * 64}).encode()
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-    ctx.ledger.record_checkpoint("latest", "checkpoints/latest.pt", step=step, epoch=1,
-                                 sha256=hashlib.sha256(data).hexdigest(), size=len(data))  # fmt: skip
+    ctx.ledger.record_checkpoint(
+        which,
+        f"checkpoints/{which}.pt",
+        step=step,
+        epoch=1,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
 
 
 def main(ctx: Any) -> dict[str, Any]:
@@ -41,15 +47,28 @@ def main(ctx: Any) -> dict[str, Any]:
         if ctx.stop_requested.is_set():
             _save(ctx, step - 1)
             return {"status": "preempted"}
+        if ctx.deadline and time.time() > ctx.deadline:
+            _save(ctx, step - 1)
+            return {"status": "continue"}
         if step == p.get("fail_at"):
             raise RuntimeError(f"boom at step {step}")
         if step == p.get("hang_at"):
             while True:
                 time.sleep(1)
         time.sleep(interval)
-        ctx.ledger.log({"batch/loss": 1.0 / step, "batch/step": step}, step=step, epoch=1, batch=step)
+        ctx.ledger.log(
+            {"batch/loss": 1.0 / step, "batch/step": step}, step=step, epoch=1, batch=step
+        )
         if step % 5 == 0:
             _save(ctx, step)
-    ctx.ledger.log_validation(1, {"val_loss/total": 1.0 / steps, "val_metric/action_change_acc": 0.8,
-                                  "val_action/cat_movement": 0.91, "val_action/cat_attack": 0.97})  # fmt: skip
+    _save(ctx, steps, "best")
+    ctx.ledger.log_validation(
+        1,
+        {
+            "val_loss/total": 1.0 / steps,
+            "val_metric/action_change_acc": 0.8,
+            "val_action/cat_movement": 0.91,
+            "val_action/cat_attack": 0.97,
+        },
+    )
     return {"status": "finished"}

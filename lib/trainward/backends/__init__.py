@@ -23,7 +23,7 @@ def get_backend(name: str) -> Backend:
 
 def get_reader(name: str) -> ReadOnlyBackend:
     """A read-only view of backend `name`: all that status, pull, runs, logs and doctor receive."""
-    return ReadOnly(get_backend(name))  # type: ignore[return-value]
+    return ReadOnly(get_backend(name))
 
 
 __all__ = ["BACKENDS", "Backend", "ReadOnly", "ReadOnlyBackend", "get_backend", "get_reader"]

@@ -80,6 +80,7 @@ class Check:
     detail: str = ""
     fix: str | None = None
     code: int = 2  # the exit code when this check blocks an action (5: remote/auth)
+    level: str = "error"  # "warning": reported with its fix, but it blocks nothing
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,6 +106,7 @@ class LaunchSpec:
     secrets: Sequence[str] = ()
     code_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    deployed_app: str | None = None  # Modal: spawn from this deployed app instead of a new one
 
 
 class BackendError(TrainwardError):
@@ -117,7 +119,9 @@ class VolumeReader(Protocol):
 
     def stat(self, volume: str, path: str) -> FileEntry | None: ...
 
-    def list_files(self, volume: str, path: str = "", *, recursive: bool = False) -> list[FileEntry]:
+    def list_files(
+        self, volume: str, path: str = "", *, recursive: bool = False
+    ) -> list[FileEntry]:
         """Entries under `path`. Raises NotFound when the volume or path does not exist."""
         ...
 
@@ -126,7 +130,13 @@ class VolumeReader(Protocol):
         ...
 
     def download_file(
-        self, volume: str, path: str, dest: Path, *, offset: int = 0, progress: Progress | None = None
+        self,
+        volume: str,
+        path: str,
+        dest: Path,
+        *,
+        offset: int = 0,
+        progress: Progress | None = None,
     ) -> None:
         """Stream the file into `dest`. With offset > 0, append bytes [offset:] to `dest`."""
         ...

@@ -44,11 +44,15 @@ def clean_path(path: str) -> str:
     """Normalise a volume path and refuse anything that escapes the volume."""
     parts = PurePosixPath("/" + path.strip()).parts[1:]
     if ".." in parts:
-        raise UsageError(f"volume path {path!r} escapes the volume", hint="use a path inside the volume")
+        raise UsageError(
+            f"volume path {path!r} escapes the volume", hint="use a path inside the volume"
+        )
     return "/".join(parts)
 
 
-def copy_file(src: Path, dst: Path, progress: Progress | None = None, done: int = 0, total: int = 0) -> int:
+def copy_file(
+    src: Path, dst: Path, progress: Progress | None = None, done: int = 0, total: int = 0
+) -> int:
     """Copy src to dst via a temp file and rename; try a reflink first. Returns bytes copied."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
@@ -124,7 +128,9 @@ class LocalBackend:
             return None
         return FileEntry(clean_path(path), st.st_size, st.st_mtime, p.is_dir())
 
-    def list_files(self, volume: str, path: str = "", *, recursive: bool = False) -> list[FileEntry]:
+    def list_files(
+        self, volume: str, path: str = "", *, recursive: bool = False
+    ) -> list[FileEntry]:
         base = self._path(volume, path)
         if not base.exists():
             raise NotFound(f"'{path}' does not exist on volume '{volume}'")
@@ -138,7 +144,9 @@ class LocalBackend:
             if p.name.startswith(".") and p.name.endswith((".tmp", ".part")):
                 continue  # a write in progress
             st = p.stat()
-            out.append(FileEntry(p.relative_to(root).as_posix(), st.st_size, st.st_mtime, p.is_dir()))
+            out.append(
+                FileEntry(p.relative_to(root).as_posix(), st.st_size, st.st_mtime, p.is_dir())
+            )
         return sorted(out, key=lambda e: e.path)
 
     def read_file(self, volume: str, path: str) -> bytes:
@@ -149,7 +157,13 @@ class LocalBackend:
             raise NotFound(f"'{path}' does not exist on volume '{volume}'") from None
 
     def download_file(
-        self, volume: str, path: str, dest: Path, *, offset: int = 0, progress: Progress | None = None
+        self,
+        volume: str,
+        path: str,
+        dest: Path,
+        *,
+        offset: int = 0,
+        progress: Progress | None = None,
     ) -> None:
         src = self._path(volume, path)
         if not src.is_file():
@@ -217,7 +231,11 @@ class LocalBackend:
         cwd = str(spec.code_dir) if spec.code_dir else os.getcwd()
         env = {k: v for k, v in os.environ.items() if k not in INHERITED_ENV_DROP}
         env.update({**spec.env, "PYTHONUNBUFFERED": "1", "TRAINWARD_CWD": cwd})
-        pid = spawn_detached([sys.executable, "-m", "trainward.backends.supervisor", str(pdir)], env, pdir / "output.log")
+        pid = spawn_detached(
+            [sys.executable, "-m", "trainward.backends.supervisor", str(pdir)],
+            env,
+            pdir / "output.log",
+        )
         return RunHandle(self.name, spec.run, {"pid": pid, "proc_dir": str(pdir)})
 
     def find_run(self, run: str) -> RunHandle | None:
@@ -256,13 +274,18 @@ class LocalBackend:
             return ComputeState("lost", reason="the process never recorded its start")
         pid = proc.get("pid")
         if pid_alive(pid):
-            return ComputeState("running", started_at=started, detail={"pid": pid, "attempt": proc.get("attempt")})
+            return ComputeState(
+                "running", started_at=started, detail={"pid": pid, "attempt": proc.get("attempt")}
+            )
         # The exit file may land between our two reads: look once more before saying lost.
         exit_doc = self._read_json(pdir / "exit.json")
         if exit_doc:
             return self.state(handle)
         return ComputeState(
-            "lost", started_at=started, reason=f"process {pid} vanished without an exit record", detail={"pid": pid}
+            "lost",
+            started_at=started,
+            reason=f"process {pid} vanished without an exit record",
+            detail={"pid": pid},
         )
 
     def logs(self, handle: RunHandle, *, tail: int = 100) -> str:
@@ -300,26 +323,58 @@ class LocalBackend:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
         if not (pdir / "exit.json").exists():
-            doc = {"state": "stopped", "exit_code": None, "reason": "stopped by `trainward stop`", "ended_at": time.time()}
+            doc = {
+                "state": "stopped",
+                "exit_code": None,
+                "reason": "stopped by `trainward stop`",
+                "ended_at": time.time(),
+            }
             atomic_write(pdir / "exit.json", json.dumps(doc).encode())
 
     # -- doctor -------------------------------------------------------------------------------
     def checks(self, *, volume: str | None, secrets: Sequence[Secret] = ()) -> list[Check]:
         out = []
         writable = os.access(self.home if self.home.exists() else self.home.parent, os.W_OK)
-        out.append(Check("home", writable, f"state directory {self.home}",
-                         None if writable else f"export TRAINWARD_HOME=/a/writable/dir"))  # fmt: skip
+        out.append(
+            Check(
+                "home",
+                writable,
+                f"state directory {self.home}",
+                None if writable else "export TRAINWARD_HOME=/a/writable/dir",
+            )
+        )
         free = shutil.disk_usage(self.home if self.home.exists() else self.home.parent).free
-        out.append(Check("disk", free > 1 << 30, f"{free / 2**30:.1f} GiB free",
-                         None if free > 1 << 30 else "free some disk space"))  # fmt: skip
+        out.append(
+            Check(
+                "disk",
+                free > 1 << 30,
+                f"{free / 2**30:.1f} GiB free",
+                None if free > 1 << 30 else "free some disk space",
+            )
+        )
         if volume:
             exists = self.volume_exists(volume)
-            out.append(Check(f"volume:{volume}", exists,
-                             f"{self.volume_root(volume)}" + ("" if exists else " does not exist yet"),
-                             None if exists else f"it is created by `trainward launch`, or: trainward data push DIR --volume {volume} --to PATH"))  # fmt: skip
+            out.append(
+                Check(
+                    f"volume:{volume}",
+                    exists,
+                    f"{self.volume_root(volume)}"
+                    + ("" if exists else " does not exist yet (launch creates it)"),
+                    None if exists else f"trainward data push DIR --volume {volume} --to PATH",
+                    level="error" if exists else "warning",
+                )
+            )
         for secret in secrets:
             missing = [k for k in secret.required_keys if not os.environ.get(k)]
-            out.append(Check(f"secret:{secret.name}", not missing,
-                             "local runs read secrets from the environment" + (f"; missing {', '.join(missing)}" if missing else ""),
-                             f"export {missing[0]}=... (never paste the value into a chat)" if missing else None))  # fmt: skip
+            out.append(
+                Check(
+                    f"secret:{secret.name}",
+                    not missing,
+                    "local runs read secrets from the environment"
+                    + (f"; missing {', '.join(missing)}" if missing else ""),
+                    f"export {missing[0]}=... (never paste the value into a chat)"
+                    if missing
+                    else None,
+                )
+            )
         return out

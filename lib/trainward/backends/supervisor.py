@@ -47,13 +47,18 @@ class Supervisor:
             "TRAINWARD_BACKEND": "local",
         }
         self.child = subprocess.Popen(
-            [sys.executable, "-m", "trainward.worker", str(self.pdir / "spec.json")], env=env, stdin=subprocess.DEVNULL
+            [sys.executable, "-m", "trainward.worker", str(self.pdir / "spec.json")],
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
         timeout = self.spec.get("timeout_s")
         try:
             return self.child.wait(timeout=timeout), None
         except subprocess.TimeoutExpired:
-            print(f"[trainward] attempt {attempt} hit its timeout of {timeout} s; stopping it", flush=True)
+            print(
+                f"[trainward] attempt {attempt} hit its timeout of {timeout} s; stopping it",
+                flush=True,
+            )
             self.child.send_signal(signal.SIGTERM)
             try:
                 self.child.wait(timeout=KILL_GRACE_S)
@@ -73,12 +78,23 @@ class Supervisor:
         attempt, code, reason = 0, 1, None
         while True:
             attempt += 1
-            self._write("proc.json", {"pid": os.getpid(), "pgid": os.getpgid(0), "started_at": self.started_at,
-                                      "attempt": attempt, "run": self.spec["run"]})  # fmt: skip
+            self._write(
+                "proc.json",
+                {
+                    "pid": os.getpid(),
+                    "pgid": os.getpgid(0),
+                    "started_at": self.started_at,
+                    "attempt": attempt,
+                    "run": self.spec["run"],
+                },
+            )
             code, reason = self._attempt(attempt)
             if self.stopping or code in NO_RETRY_CODES or attempt > retries:
                 break
-            print(f"[trainward] attempt {attempt} exited with {code}; retrying ({attempt}/{retries})", flush=True)
+            print(
+                f"[trainward] attempt {attempt} exited with {code}; retrying ({attempt}/{retries})",
+                flush=True,
+            )
             time.sleep(min(2.0 * attempt, 10.0))
         if self.stopping:
             state, reason = "stopped", "stopped by `trainward stop`"
@@ -87,8 +103,16 @@ class Supervisor:
         else:
             state = "failed"
             reason = reason or (f"killed by signal {-code}" if code < 0 else f"exit code {code}")
-        self._write("exit.json", {"state": state, "exit_code": code, "reason": reason,
-                                  "ended_at": time.time(), "attempts": attempt})  # fmt: skip
+        self._write(
+            "exit.json",
+            {
+                "state": state,
+                "exit_code": code,
+                "reason": reason,
+                "ended_at": time.time(),
+                "attempts": attempt,
+            },
+        )
         return 0 if state == "finished" else 1
 
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("runs", "stop"),
     "data": ("data", "data"),
     "guard": ("guard", "guard"),
+    "deploy": ("deploy", "deploy"),
 }
 
 

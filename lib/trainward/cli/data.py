@@ -17,13 +17,33 @@ from .progress import ProgressBar, human_bytes
 
 def target_options(f: Any) -> Any:
     """DIR, --volume, --to, --backend and --verify, shared by push and status."""
-    for opt in reversed([
-        click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path)),
-        click.option("--volume", required=True, help="The volume to push to."),
-        click.option("--to", "dest", required=True, metavar="PATH", help="Directory on the volume, e.g. datasets/NAME."),
-        click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True, help="Where the volume lives."),
-        click.option("--verify", is_flag=True, help="Also check the volume's listing against the manifest's sizes."),
-    ]):  # fmt: skip
+    for opt in reversed(
+        [
+            click.argument(
+                "directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path)
+            ),
+            click.option("--volume", required=True, help="The volume to push to."),
+            click.option(
+                "--to",
+                "dest",
+                required=True,
+                metavar="PATH",
+                help="Directory on the volume, e.g. datasets/NAME.",
+            ),
+            click.option(
+                "--backend",
+                type=click.Choice(BACKENDS),
+                default="local",
+                show_default=True,
+                help="Where the volume lives.",
+            ),
+            click.option(
+                "--verify",
+                is_flag=True,
+                help="Also check the volume's listing against the manifest's sizes.",
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 
@@ -43,12 +63,31 @@ def data() -> None:
 @click.option("--yes", is_flag=True, help="Confirm --delete.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; upload and delete nothing.")
 @json_option
-def push(directory: Path, volume: str, dest: str, backend: str, verify: bool, delete: bool, yes: bool,
-         dry_run: bool, as_json: bool) -> None:  # fmt: skip
+def push(
+    directory: Path,
+    volume: str,
+    dest: str,
+    backend: str,
+    verify: bool,
+    delete: bool,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Upload the new and changed files of DIR to VOLUME:PATH, verified by sha256 and resumable."""
     with ProgressBar(f"hash {directory}") as hbar, ProgressBar(f"push {volume}:{dest}") as bar:
-        plan = datasync.push(get_backend(backend), directory, volume, dest, delete=delete, yes=yes, dry_run=dry_run,
-                             verify=verify, progress=bar.update, hash_progress=hbar.update)  # fmt: skip
+        plan = datasync.push(
+            get_backend(backend),
+            directory,
+            volume,
+            dest,
+            delete=delete,
+            yes=yes,
+            dry_run=dry_run,
+            verify=verify,
+            progress=bar.update,
+            hash_progress=hbar.update,
+        )
     emit(plan.to_dict(), as_json, lambda: describe(plan))
 
 
@@ -108,13 +147,17 @@ def describe(plan: datasync.SyncPlan) -> str:
     where = f"{plan.volume}:{plan.dest}"
     lines = []
     if plan.uploaded_files or plan.deleted:
-        lines.append(f"pushed {plan.uploaded_files} file(s) ({human_bytes(plan.uploaded_bytes)}) to {where} in "
-                     f"{plan.seconds:.1f} s; {plan.unchanged} unchanged; {len(plan.deleted)} deleted")  # fmt: skip
+        lines.append(
+            f"pushed {plan.uploaded_files} file(s) ({human_bytes(plan.uploaded_bytes)}) to {where} in "
+            f"{plan.seconds:.1f} s; {plan.unchanged} unchanged; {len(plan.deleted)} deleted"
+        )
     elif plan.up_to_date:
         lines.append(f"{where} is up to date ({plan.files} files, {human_bytes(plan.bytes)})")
     else:
-        lines.append(f"{where}: {len(plan.new)} new and {len(plan.changed)} changed file(s) to upload "
-                     f"({human_bytes(plan.upload_bytes)}); {plan.unchanged} unchanged")  # fmt: skip
+        lines.append(
+            f"{where}: {len(plan.new)} new and {len(plan.changed)} changed file(s) to upload "
+            f"({human_bytes(plan.upload_bytes)}); {plan.unchanged} unchanged"
+        )
     shown = [] if plan.uploaded_files else [("new", plan.new), ("changed", plan.changed)]
     if not plan.deleted:
         shown.append(("only on the volume (kept; --delete --yes removes them)", plan.remote_only))
@@ -126,8 +169,10 @@ def describe(plan: datasync.SyncPlan) -> str:
             )
     if plan.verified:
         v = plan.verified
-        lines.append(f"  checked against the volume's listing: {len(v['missing'])} missing, "
-                     f"{len(v['size_mismatch'])} with another size, {len(v['unrecorded'])} not in the manifest")  # fmt: skip
+        lines.append(
+            f"  checked against the volume's listing: {len(v['missing'])} missing, "
+            f"{len(v['size_mismatch'])} with another size, {len(v['unrecorded'])} not in the manifest"
+        )
     if plan.push_in_progress and not plan.push_in_progress["stale"]:
         lines.append(
             f"  a push is in progress (host {plan.push_in_progress.get('host')}, pid {plan.push_in_progress.get('pid')})"

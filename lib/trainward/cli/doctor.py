@@ -10,8 +10,14 @@ from ._common import emit, json_option
 
 
 @click.command()
-@click.option("--backend", type=click.Choice(BACKENDS), help="Backend to check (default: the config's, else local).")
-@click.option("--config", type=click.Path(), help="Also check this experiment: volume, secrets, dataset.")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    help="Backend to check (default: the config's, else local).",
+)
+@click.option(
+    "--config", type=click.Path(), help="Also check this experiment: volume, secrets, dataset."
+)
 @json_option
 def doctor(backend: str | None, config: str | None, as_json: bool) -> None:
     """Check the setup: Python, packages, state dir, backend auth, volume, secrets, data.

@@ -10,9 +10,11 @@ import click
 
 from .. import report
 from ..backends import BACKENDS, get_backend, get_reader
+from ..backends.base import RunHandle
 from ..config import Overrides, load_experiment
 from ..errors import Refused, RunFailed, UsageError
-from ..launch import LaunchRequest, launch as launch_run, plan_launch
+from ..launch import LaunchRequest, plan_launch
+from ..launch import launch as launch_run
 from ..pull import pull_checkpoint, pull_folder
 from ..registry import Registry
 from ..status import LazyWandbReader, StatusReader
@@ -24,19 +26,38 @@ TERMINAL = ("finished", "failed", "stopped", "not-launched", "zombie")
 
 def experiment_options(f: Any) -> Any:
     """The override flags shared by launch, sweep and deploy."""
-    for opt in reversed([
-        click.option("--epochs", type=click.IntRange(min=1), help="Override train.epochs."),
-        click.option("--max-games", type=click.IntRange(min=1), help="Override train.max_games."),
-        click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE", help="Override any key, e.g. train.lr=1e-3."),
-        click.option("--backend", type=click.Choice(BACKENDS), help="Override the experiment's backend."),
-    ]):  # fmt: skip
+    for opt in reversed(
+        [
+            click.option("--epochs", type=click.IntRange(min=1), help="Override train.epochs."),
+            click.option(
+                "--max-games", type=click.IntRange(min=1), help="Override train.max_games."
+            ),
+            click.option(
+                "--set",
+                "sets",
+                multiple=True,
+                metavar="KEY.PATH=VALUE",
+                help="Override any key, e.g. train.lr=1e-3.",
+            ),
+            click.option(
+                "--backend", type=click.Choice(BACKENDS), help="Override the experiment's backend."
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 
 
-def load_with_overrides(config: str, epochs: int | None, max_games: int | None, sets: tuple[str, ...],
-                        backend: str | None) -> tuple[Any, Overrides]:  # fmt: skip
-    overrides = Overrides(epochs=epochs, max_games=max_games, sets=sets + ((f"backend={backend}",) if backend else ()))
+def load_with_overrides(
+    config: str,
+    epochs: int | None,
+    max_games: int | None,
+    sets: tuple[str, ...],
+    backend: str | None,
+) -> tuple[Any, Overrides]:
+    overrides = Overrides(
+        epochs=epochs, max_games=max_games, sets=sets + ((f"backend={backend}",) if backend else ())
+    )
     return load_experiment(config, overrides), overrides
 
 
@@ -53,18 +74,48 @@ def backend_of(run: str) -> str:
 @click.argument("config", type=click.Path(dir_okay=True))
 @experiment_options
 @click.option("--run-name", help="Name of the run (default: EXPERIMENT-YYYYmmdd-HHMMSS).")
-@click.option("--resume", metavar="RUN[/latest.pt|best.pt]", help="Continue from a run's checkpoint.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and the cost estimate; launch nothing.")
+@click.option(
+    "--resume", metavar="RUN[/latest.pt|best.pt]", help="Continue from a run's checkpoint."
+)
+@click.option(
+    "--deployed",
+    is_flag=True,
+    help="Modal: spawn from the app published by `trainward deploy` (no image build).",
+)
+@click.option(
+    "--app", "app", help="With --deployed: the deployed app's name (default trainward-EXPERIMENT)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan and the cost estimate; launch nothing."
+)
 @json_option
-def launch(config: str, epochs: int | None, max_games: int | None, sets: tuple[str, ...], backend: str | None,
-           run_name: str | None, resume: str | None, dry_run: bool, as_json: bool) -> None:  # fmt: skip
+def launch(
+    config: str,
+    epochs: int | None,
+    max_games: int | None,
+    sets: tuple[str, ...],
+    backend: str | None,
+    run_name: str | None,
+    resume: str | None,
+    deployed: bool,
+    app: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Launch CONFIG as a detached run: check setup, sync data, start, record, show the cost.
 
     The run survives this process and its terminal. With --dry-run, nothing is touched and,
     on Modal, no remote call is made (no credentials needed).
     """
     exp, overrides = load_with_overrides(config, epochs, max_games, sets, backend)
-    req = LaunchRequest(exp, config, overrides, run_name=run_name, resume=resume)
+    req = LaunchRequest(
+        exp,
+        config,
+        overrides,
+        run_name=run_name,
+        resume=resume,
+        deployed_app=(app or f"trainward-{exp.name}") if deployed else None,
+    )
     if dry_run:
         reader = get_reader("local") if exp.backend == "local" else None
         plan = plan_launch(req, Registry(), reader)
@@ -75,12 +126,14 @@ def launch(config: str, epochs: int | None, max_games: int | None, sets: tuple[s
 
 def render_plan(plan: dict[str, Any], dry_run: bool) -> str:
     cost, res = plan["cost"], plan["resources"]
-    lines = [f"{'Plan (dry run, nothing launched)' if dry_run else 'Launched (detached)'}: {plan['run']} on {plan['backend']}",
-             f"  config   {plan['config']} (hash {plan['config_hash'][:12]})",
-             f"  compute  gpu={res['gpu'] or 'none'} cpu={res['cpu']} timeout={res['timeout_s']}s retries={res['retries']}",
-             f"  data     {plan['data'].get('volume_path')} on volume {plan['volume']}: {plan['data'].get('action')}",
-             f"  cost     {report.money(cost['price_per_hour'])}/h ({cost['price_source']}); "
-             f"expected {report.money(cost['expected_usd'])}, worst case {report.money(cost['max_usd'])}"]  # fmt: skip
+    lines = [
+        f"{'Plan (dry run, nothing launched)' if dry_run else 'Launched (detached)'}: {plan['run']} on {plan['backend']}",
+        f"  config   {plan['config']} (hash {plan['config_hash'][:12]})",
+        f"  compute  gpu={res['gpu'] or 'none'} cpu={res['cpu']} timeout={res['timeout_s']}s retries={res['retries']}",
+        f"  data     {plan['data'].get('volume_path')} on volume {plan['volume']}: {plan['data'].get('action')}",
+        f"  cost     {report.money(cost['price_per_hour'])}/h ({cost['price_source']}); "
+        f"expected {report.money(cost['expected_usd'])}, worst case {report.money(cost['max_usd'])}",
+    ]
     if plan.get("wandb"):
         lines.append(f"  wandb    {plan['wandb'].get('url') or plan['wandb'].get('project')}")
     if not dry_run:
@@ -90,15 +143,46 @@ def render_plan(plan: dict[str, Any], dry_run: bool) -> str:
 
 @click.command()
 @click.argument("run", required=False, default="latest")
-@click.option("--wandb", "wandb_path", metavar="ENTITY/PROJECT[/RUN]", help="Read a W&B run directly (no registry entry needed).")
+@click.option(
+    "--wandb",
+    "wandb_path",
+    metavar="ENTITY/PROJECT[/RUN]",
+    help="Read a W&B run directly (no registry entry needed).",
+)
 @click.option("--volume", help="Read a run that is not in the registry from this volume.")
-@click.option("--backend", type=click.Choice(BACKENDS), help="Backend of --volume (default: local).")
-@click.option("--stale-after", type=float, default=600.0, show_default=True, help="Seconds without a log before a run is stale.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw loss and validation curves to this PNG.")
-@click.option("--wandb-timeout", type=float, default=10.0, show_default=True, help="Bound on the W&B check, in seconds.")
+@click.option(
+    "--backend", type=click.Choice(BACKENDS), help="Backend of --volume (default: local)."
+)
+@click.option(
+    "--stale-after",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds without a log before a run is stale.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Also draw loss and validation curves to this PNG.",
+)
+@click.option(
+    "--wandb-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Bound on the W&B check, in seconds.",
+)
 @json_option
-def status(run: str, wandb_path: str | None, volume: str | None, backend: str | None, stale_after: float,
-           plot: str | None, wandb_timeout: float, as_json: bool) -> None:  # fmt: skip
+def status(
+    run: str,
+    wandb_path: str | None,
+    volume: str | None,
+    backend: str | None,
+    stale_after: float,
+    plot: str | None,
+    wandb_timeout: float,
+    as_json: bool,
+) -> None:
     """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost."""
     from ..status import status_many, status_wandb
 
@@ -107,10 +191,14 @@ def status(run: str, wandb_path: str | None, volume: str | None, backend: str | 
         s = status_wandb(wandb_path, tracker, stale_after=stale_after)
     elif run == "all":
         rows = status_many(Registry(), get_reader, stale_after=stale_after)
-        return emit({"runs": [r.to_dict() for r in rows]}, as_json, lambda: report.render_runs(rows))
+        return emit(
+            {"runs": [r.to_dict() for r in rows]}, as_json, lambda: report.render_runs(rows)
+        )
     else:
         name = backend or (backend_of(run) if not volume else "local")
-        s = StatusReader(Registry(), get_reader(name), tracker=tracker, stale_after=stale_after).read(run, volume=volume)
+        s = StatusReader(
+            Registry(), get_reader(name), tracker=tracker, stale_after=stale_after
+        ).read(run, volume=volume)
     if plot:
         from ..plot import plot_run
 
@@ -119,35 +207,86 @@ def status(run: str, wandb_path: str | None, volume: str | None, backend: str | 
 
 
 @click.command()
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most this many runs.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show at most this many runs.",
+)
 @json_option
 def runs(limit: int, as_json: bool) -> None:
     """List launched runs from the registry (newest last). Cheap: reads no ledgers."""
     recs = Registry().records()[-limit:]
-    rows = [{k: r.get(k) for k in ("run", "backend", "state", "experiment", "volume", "launched_at", "gpu", "sweep", "reason")}
-            for r in recs]  # fmt: skip
-    emit({"runs": rows}, as_json, lambda: "\n".join(
-        f"{r['run']:40} {r['backend']:6} {r['state']:13} {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['launched_at'] or 0))}"
-        for r in rows) or "No runs yet.")  # fmt: skip
+    rows = [
+        {
+            k: r.get(k)
+            for k in (
+                "run",
+                "backend",
+                "state",
+                "experiment",
+                "volume",
+                "launched_at",
+                "gpu",
+                "sweep",
+                "reason",
+            )
+        }
+        for r in recs
+    ]
+    emit(
+        {"runs": rows},
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['run']:40} {r['backend']:6} {r['state']:13} {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['launched_at'] or 0))}"
+                for r in rows
+            )
+            or "No runs yet."
+        ),
+    )
 
 
 @click.command()
 @click.argument("run")
-@click.option("--tail", type=click.IntRange(min=1, max=10000), default=100, show_default=True, help="Lines to show (bounded; never follows).")
+@click.option(
+    "--tail",
+    type=click.IntRange(min=1, max=10000),
+    default=100,
+    show_default=True,
+    help="Lines to show (bounded; never follows).",
+)
 @json_option
 def logs(run: str, tail: int, as_json: bool) -> None:
     """The last --tail lines of RUN's output. Fetches and exits; there is no follow mode."""
     rec = Registry().resolve(run)
     reader = get_reader(rec["backend"])
-    handle = reader.find_run(rec["run"])
+    handle = (
+        RunHandle(rec["backend"], rec["run"], rec["ids"])
+        if rec.get("ids")
+        else reader.find_run(rec["run"])
+    )
     text = reader.logs(handle, tail=tail) if handle else ""
-    emit({"run": rec["run"], "tail": tail, "lines": text.splitlines()}, as_json, text or f"(no output yet for {rec['run']})")
+    emit(
+        {"run": rec["run"], "tail": tail, "lines": text.splitlines()},
+        as_json,
+        text or f"(no output yet for {rec['run']})",
+    )
 
 
 @click.command()
 @click.argument("run", default="latest")
-@click.option("--timeout", type=float, default=600.0, show_default=True, help="Give up after this many seconds (the run goes on).")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Give up after this many seconds (the run goes on).",
+)
+@click.option(
+    "--interval", type=float, default=2.0, show_default=True, help="Seconds between polls."
+)
 @json_option
 def wait(run: str, timeout: float, interval: float, as_json: bool) -> None:
     """Poll RUN's status (read-only) until it ends or --timeout passes. The run is never touched."""
@@ -159,32 +298,81 @@ def wait(run: str, timeout: float, interval: float, as_json: bool) -> None:
             break
         note(f"{s.run}: {s.verdict} · {report.progress_line(s)}")
         time.sleep(interval)
-    emit(s.to_dict(), as_json, f"{s.run}: {s.verdict} after {report.duration(s.timing.get('runtime_s'))}"
-         + (f" ({s.reason})" if s.reason else ""))  # fmt: skip
+    emit(
+        s.to_dict(),
+        as_json,
+        f"{s.run}: {s.verdict} after {report.duration(s.timing.get('runtime_s'))}"
+        + (f" ({s.reason})" if s.reason else ""),
+    )
     if s.verdict not in TERMINAL:
-        raise RunFailed(f"run '{s.run}' is still {s.verdict} after {timeout:.0f} s", hint=f"it goes on; check later with `trainward status {s.run}`")
+        raise RunFailed(
+            f"run '{s.run}' is still {s.verdict} after {timeout:.0f} s",
+            hint=f"it goes on; check later with `trainward status {s.run}`",
+        )
     if s.verdict != "finished":
-        raise RunFailed(f"run '{s.run}' ended {s.verdict}: {s.reason or 'no reason recorded'}", hint=f"see `trainward logs {s.run} --tail 100`")
+        raise RunFailed(
+            f"run '{s.run}' ended {s.verdict}: {s.reason or 'no reason recorded'}",
+            hint=f"see `trainward logs {s.run} --tail 100`",
+        )
 
 
 @click.command()
 @click.argument("run")
-@click.option("--which", type=click.Choice(["latest", "best"]), default="best", show_default=True, help="Which checkpoint.")
-@click.option("--to", "to", type=click.Path(), default="checkpoints", show_default=True, help="Directory (or .pt file) to write.")
-@click.option("--folder", metavar="PATH", help="Pull this folder of the run (relative to runs/RUN/) into --to instead of a checkpoint.")
+@click.option(
+    "--which",
+    type=click.Choice(["latest", "best"]),
+    default="best",
+    show_default=True,
+    help="Which checkpoint.",
+)
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(),
+    default="checkpoints",
+    show_default=True,
+    help="Directory (or .pt file) to write.",
+)
+@click.option(
+    "--folder",
+    metavar="PATH",
+    help="Pull this folder of the run (relative to runs/RUN/) into --to instead of a checkpoint.",
+)
 @json_option
 def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> None:
     """Download RUN's latest or best checkpoint, or a whole --folder, verified by size and sha256 (read-only on the remote)."""
     rec = Registry().resolve(run)
     if folder:
         with ProgressBar(f"pull {rec['run']}/{folder}") as bar:
-            res = pull_folder(get_reader(rec["backend"]), rec["volume"], rec["run"], folder, Path(to), progress=bar.update)
-        emit(res, as_json, f"{res['files']} files into {res['to']}: {res['verified_sha256']} verified by sha256, "
-             f"{res['verified_size_only']} by size only; sha256s recorded in {res['record']}")  # fmt: skip
+            res = pull_folder(
+                get_reader(rec["backend"]),
+                rec["volume"],
+                rec["run"],
+                folder,
+                Path(to),
+                progress=bar.update,
+            )
+        emit(
+            res,
+            as_json,
+            f"{res['files']} files into {res['to']}: {res['verified_sha256']} verified by sha256, "
+            f"{res['verified_size_only']} by size only; sha256s recorded in {res['record']}",
+        )
         return
     with ProgressBar(f"pull {rec['run']}/{which}") as bar:
-        result = pull_checkpoint(get_reader(rec["backend"]), rec["volume"], rec["run"], which, Path(to), progress=bar.update)
-    emit(result, as_json, f"{result['path']}  ({result['size']} bytes, sha256 {result['sha256'][:12]}…, verified, step {result['step']})")
+        result = pull_checkpoint(
+            get_reader(rec["backend"]),
+            rec["volume"],
+            rec["run"],
+            which,
+            Path(to),
+            progress=bar.update,
+        )
+    emit(
+        result,
+        as_json,
+        f"{result['path']}  ({result['size']} bytes, sha256 {result['sha256'][:12]}…, verified, step {result['step']})",
+    )
 
 
 @click.command()
@@ -194,13 +382,22 @@ def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> No
 def stop(run: str, yes: bool, as_json: bool) -> None:
     """Stop RUN (the only destructive run action). Needs the exact run name and --yes."""
     if run == "latest" or run == "all":
-        raise UsageError(f"stop needs an exact run name, not '{run}'", hint="see `trainward runs` for names")
+        raise UsageError(
+            f"stop needs an exact run name, not '{run}'", hint="see `trainward runs` for names"
+        )
     rec = Registry().resolve(run)
     if not yes:
-        raise Refused(f"not stopping '{run}' without --yes", hint=f"only if the user asked: trainward stop {run} --yes")
+        raise Refused(
+            f"not stopping '{run}' without --yes",
+            hint=f"only if the user asked: trainward stop {run} --yes",
+        )
     backend = get_backend(rec["backend"])
-    handle = backend.find_run(run)
+    handle = RunHandle(rec["backend"], run, rec["ids"]) if rec.get("ids") else backend.find_run(run)
     if handle is None:
         raise UsageError(f"run '{run}' has no compute to stop (state {rec.get('state')})")
     backend.stop(handle)
-    emit({"run": run, "stopped": True, "state": backend.state(handle).to_dict()}, as_json, f"stopped {run}")
+    emit(
+        {"run": run, "stopped": True, "state": backend.state(handle).to_dict()},
+        as_json,
+        f"stopped {run}",
+    )

@@ -40,14 +40,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--token-secret", default="as-modal-fake")
     p.add_argument("--environment", default="main", help="name of the default environment")
     p.add_argument(
-        "--heartbeat-timeout", type=float, default=40.0,
+        "--heartbeat-timeout",
+        type=float,
+        default=40.0,
         help="seconds without client heartbeat before an ephemeral app is stopped",
-    )  # fmt: skip
+    )
     p.add_argument("--max-containers", type=int, default=8, help="containers run at once")
     p.add_argument(
-        "--default-volume-version", type=int, choices=(1, 2), default=None,
+        "--default-volume-version",
+        type=int,
+        choices=(1, 2),
+        default=None,
         help="VolumeFS version of new volumes unless the client asks (default 2)",
-    )  # fmt: skip
+    )
     return p.parse_args(argv)
 
 

@@ -5,7 +5,7 @@ Transfers::
     PUT /blob/<bl-id>[?sha256=..]   body stored; ETag = md5 (the client checks it)
     GET /blob/<bl-id>               blob bytes (BlobGet download URL)
     PUT /block/<sha256>             a v2 volume block; answers a put_response the client echoes
-    GET /volume/read?volume_id=&path=&start=&len=   one block of a file (VolumeGetFile2 URLs)
+    GET /volume/read?volume_id=&sha256=&start=&len=  one block of a file snapshot (VolumeGetFile2 URLs)
 
 Control (JSON; see README.md and client.py)::
 
@@ -127,15 +127,12 @@ class HttpApi:
         if q.get("volume_id") not in self.fake.state.volumes:
             return web.Response(status=404, text="no such volume")
         try:
-            path = self.fake.storage.resolve(q["volume_id"], q["path"])
-            start, length = int(q["start"]), int(q["len"])
-        except (KeyError, ValueError, StorageError) as exc:
+            sha, start, length = q["sha256"], int(q["start"]), int(q["len"])
+        except (KeyError, ValueError) as exc:
             return web.Response(status=400, text=f"bad read request: {exc!r}")
-        if not path.is_file():
-            return web.Response(status=404, text="no such file")
-        with path.open("rb") as f:
-            f.seek(start)
-            data = f.read(length)
+        if not self.fake.storage.has_content(sha):
+            return web.Response(status=404, text="no such content")
+        data = self.fake.storage.read_content(sha)[start : start + length]
         return web.Response(body=data, content_type="application/octet-stream")
 
     # ---- control ----------------------------------------------------------------------------

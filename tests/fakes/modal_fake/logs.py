@@ -137,9 +137,14 @@ class LogService:
         self, req: api_pb2.AppCountLogsRequest, ctx: CallContext
     ) -> api_pb2.AppCountLogsResponse:
         fetch = api_pb2.AppFetchLogsRequest(
-            app_id=req.app_id, since=req.since, until=req.until, function_id=req.function_id,
-            function_call_id=req.function_call_id, task_id=req.task_id, search_text=req.search_text,
-        )  # fmt: skip
+            app_id=req.app_id,
+            since=req.since,
+            until=req.until,
+            function_id=req.function_id,
+            function_call_id=req.function_call_id,
+            task_id=req.task_id,
+            search_text=req.search_text,
+        )
         width = req.bucket_secs or 3600
         buckets: dict[int, api_pb2.AppCountLogsResponse.LogBucket] = {}
         for row in self._window(fetch):

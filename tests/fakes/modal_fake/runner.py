@@ -101,11 +101,16 @@ class Runner:
             )
             args_path.write_bytes(args.SerializeToString())
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "modal._container_entrypoint",
-                cwd=workdir, env=self._env(task, fn, args_path, workdir),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True,
-            )  # fmt: skip
+                sys.executable,
+                "-m",
+                "modal._container_entrypoint",
+                cwd=workdir,
+                env=self._env(task, fn, args_path, workdir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
         except Exception as exc:  # could not even start: the input fails like a crashed worker
             task.end_reason = f"failed to start: {exc!r}"
             self._on_exit(task, None)
@@ -208,9 +213,13 @@ class Runner:
     def _fail(self, inp: InputRecord, status: int, message: str) -> None:
         result = GR(status=status, exception=message)  # type: ignore[arg-type]
         item = api_pb2.FunctionGetOutputsItem(
-            result=result, idx=inp.idx, input_id=inp.input_id, retry_count=inp.retry_count,
-            task_id=inp.task_id, output_created_at=time.time(),
-        )  # fmt: skip
+            result=result,
+            idx=inp.idx,
+            input_id=inp.input_id,
+            retry_count=inp.retry_count,
+            task_id=inp.task_id,
+            output_created_at=time.time(),
+        )
         self.settle(inp, item)
 
     def settle(self, inp: InputRecord, item: api_pb2.FunctionGetOutputsItem) -> None:
@@ -229,10 +238,13 @@ class Runner:
             inp.not_before = now + _retry_delay(policy, inp.retry_count)
             why = item.result.exception.strip().splitlines()[-1:] or ["failed"]
             self.fake.logs.append(
-                inp.app_id, INFO, f"modal_fake: retrying input {inp.input_id} "
+                inp.app_id,
+                INFO,
+                f"modal_fake: retrying input {inp.input_id} "
                 f"(retry {inp.retry_count}/{policy.retries}) after: {why[0]}\n",
-                function_id=inp.function_id, function_call_id=inp.function_call_id,
-            )  # fmt: skip
+                function_id=inp.function_id,
+                function_call_id=inp.function_call_id,
+            )
         else:
             inp.status, inp.output, inp.finished_at = DONE, item.SerializeToString(), now
         state.touch()

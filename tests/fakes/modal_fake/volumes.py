@@ -175,14 +175,17 @@ class VolumeService:
         target = self._path(req.volume_id, req.path)
         if not target.is_file():
             raise GRPCError(Status.NOT_FOUND, f"No such file: {req.path}")
-        size = target.stat().st_size
+        # Serve a snapshot, as Modal does (blocks are immutable): a writer replacing the file
+        # between this call and the block GETs must not produce a torn read.
+        sha = self.fake.storage.put_content(target.read_bytes())
+        size = len(self.fake.storage.read_content(sha))
         start = min(req.start, size)
         end = min(size, start + req.len) if req.len else size
         urls, pos = [], start
         while pos < end:
             block_end = min(end, (pos // BLOCK_SIZE + 1) * BLOCK_SIZE)
             query = urllib.parse.urlencode(
-                {"volume_id": req.volume_id, "path": req.path, "start": pos, "len": block_end - pos}
+                {"volume_id": req.volume_id, "sha256": sha, "start": pos, "len": block_end - pos}
             )
             urls.append(f"{self.fake.http_url}/volume/read?{query}")
             pos = block_end

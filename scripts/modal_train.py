@@ -1,0 +1,217 @@
+"""Modal declarations for trainward: image -> volume and secrets -> app -> functions.
+
+Nothing here trains: the functions call `trainward.worker`, the same code every backend
+runs. Three ways in:
+
+    # the original runbook command (detached: the run survives this terminal)
+    modal run --detach scripts/modal_train.py::train --config experiments/mamba2-medium-gpu.yaml \
+        --epochs 3 --run-name NAME [--resume NAME/latest.pt]
+
+    # deploy once, launch many (trainward launch ... --deployed, or Function.from_name)
+    TRAINWARD_CONFIG=experiments/mamba2-medium-gpu.yaml modal deploy scripts/modal_train.py
+
+    # what `trainward launch --backend modal` does: load this file with
+    # TRAINWARD_MODAL_DECL set, then `with app.run(detach=True): run_spec.spawn(spec)`
+
+The declarations (GPU, timeout, retries, volume, secrets) come from TRAINWARD_MODAL_DECL
+(JSON, set by trainward and baked into the image so containers declare the same thing),
+else from the experiment named by TRAINWARD_CONFIG or by `--config` on the modal command
+line, else from experiments/mamba2-medium-gpu.yaml.
+
+Under trainward's offline tests the Modal control plane is a local fake that cannot mount
+volumes; it passes MODAL_FAKE_MOUNTS / MODAL_FAKE_FS_ROOT and `container_path` maps paths
+through them. On Modal those variables are unset and paths are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import modal
+
+MOUNT = "/vol"
+REMOTE_ROOT = "/root/project"
+DEFAULT_CONFIG = "experiments/mamba2-medium-gpu.yaml"
+PIP = ("torch==2.13.0", "numpy==2.4.6", "pyyaml==6.0.3", "click==8.5.1", "wandb==0.31.0")
+IGNORE = [
+    "**/.venv/**",
+    "**/.git/**",
+    "**/__pycache__/**",
+    "data/**",
+    "weights/**",
+    "checkpoints/**",
+    "wandb/**",
+    "**/*.pt",
+    "**/.pytest_cache/**",
+    "**/.mypy_cache/**",
+    "**/.ruff_cache/**",
+]
+CONTINUE_MARGIN_S = 300  # hand over to a continuation this long before the attempt's timeout
+# (or a fifth of the timeout, when that is shorter)
+
+
+def _config_from_argv() -> str | None:
+    argv = sys.argv
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def load_declaration() -> dict[str, Any]:
+    raw = os.environ.get("TRAINWARD_MODAL_DECL")
+    if raw:
+        return json.loads(raw)
+    from trainward.backends.modal import declaration_for
+    from trainward.config import load_experiment
+
+    config = os.environ.get("TRAINWARD_CONFIG") or _config_from_argv() or DEFAULT_CONFIG
+    root = Path(__file__).resolve().parent.parent
+    path = Path(config) if Path(config).is_absolute() or Path(config).exists() else root / config
+    return declaration_for(load_experiment(path).to_dict(), code_dir=str(root))
+
+
+def container_path(path: str) -> Path:
+    """Where a container path really is (identity on Modal; mapped under the offline fake)."""
+    mounts: dict[str, str] = json.loads(os.environ.get("MODAL_FAKE_MOUNTS", "{}"))
+    for mount in sorted(mounts, key=len, reverse=True):
+        if path == mount or path.startswith(mount.rstrip("/") + "/"):
+            return Path(mounts[mount] + path[len(mount.rstrip("/")) :])
+    fs_root = os.environ.get("MODAL_FAKE_FS_ROOT")
+    return Path(fs_root.rstrip("/") + path) if fs_root else Path(path)
+
+
+DECL = load_declaration()
+
+image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install(*PIP)
+    .env({"TRAINWARD_MODAL_DECL": json.dumps(DECL, sort_keys=True), "PYTHONUNBUFFERED": "1"})
+    .add_local_python_source("trainward")
+    .add_local_dir(DECL["code_dir"], REMOTE_ROOT, ignore=IGNORE)
+)
+volume = modal.Volume.from_name(DECL["volume"], create_if_missing=True)
+secrets = [
+    modal.Secret.from_name(s["name"], required_keys=s["required_keys"]) for s in DECL["secrets"]
+]
+app = modal.App(DECL["app"])
+
+TRAIN_OPTIONS: dict[str, Any] = dict(
+    image=image,
+    volumes={MOUNT: volume},
+    secrets=secrets,
+    gpu=DECL["gpu"],
+    cpu=DECL["cpu"],
+    memory=DECL["memory"],
+    timeout=DECL["timeout"],
+    retries=modal.Retries(max_retries=DECL["retries"], initial_delay=5.0, backoff_coefficient=2.0),
+    single_use_containers=True,
+)
+
+
+class AttemptFailed(Exception):
+    """Raised so that Modal retries the attempt (a crash, or a stop signal from preemption)."""
+
+
+def _run(spec: dict[str, Any]) -> dict[str, Any]:
+    """One attempt of a run, re-entrant: reload, resume from the newest checkpoint, commit."""
+    from trainward.worker import run_attempt
+
+    volume.reload()
+    project = str(container_path(REMOTE_ROOT))
+    spec = {**spec, "code_dir": project, "root": project}
+    if project not in sys.path:
+        sys.path.insert(0, project)
+    started = time.time()
+    deadline = started + DECL["timeout"] - min(CONTINUE_MARGIN_S, 0.2 * DECL["timeout"])
+    code, result, ctx = run_attempt(
+        spec, container_path(MOUNT), commit=volume.commit, deadline=deadline
+    )
+    volume.commit()
+    status = (result or {}).get("status") if isinstance(result, dict) else None
+    if status == "continue":
+        call = run_spec.spawn({**spec, "continuation": spec.get("continuation", 0) + 1})
+        ctx.ledger.continued(call.object_id, attempt_elapsed=time.time() - started)
+        volume.commit()
+        return {"status": "continue", "next_call": call.object_id}
+    if code == 2:
+        return {"status": "failed", "reason": ctx.ledger.status.get("reason"), "exit_code": 2}
+    if code != 0:
+        raise AttemptFailed(
+            f"attempt ended with exit code {code}: {ctx.ledger.status.get('reason')}"
+        )
+    return {"status": "finished", **{k: v for k, v in (result or {}).items() if k != "status"}}
+
+
+@app.function(**TRAIN_OPTIONS)
+def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Spawned by `trainward launch` with a resolved worker spec."""
+    return _run(spec)
+
+
+@app.function(**TRAIN_OPTIONS)
+def train(
+    config: str = DEFAULT_CONFIG,
+    epochs: int = 0,
+    max_games: int = 0,
+    run_name: str = "",
+    resume: str = "",
+) -> dict[str, Any]:
+    """The runbook's entry: `modal run --detach scripts/modal_train.py::train --config ...`."""
+    from trainward.config import Overrides, load_experiment
+    from trainward.launch import LaunchRequest, plan_launch, worker_spec
+    from trainward.registry import Registry
+
+    path = container_path(f"{REMOTE_ROOT}/{config}")
+    overrides = Overrides(
+        epochs=epochs or None, max_games=max_games or None, sets=("backend=modal",)
+    )
+    req = LaunchRequest(
+        load_experiment(path, overrides),
+        config,
+        overrides,
+        run_name=run_name or None,
+        resume=resume or None,
+    )
+    return _run(
+        worker_spec(req, plan_launch(req, Registry(Path("/tmp/trainward-registry.jsonl")), None))
+    )
+
+
+@app.function(
+    image=image,
+    volumes={MOUNT: volume},
+    cpu=DECL["validate_cpu"],
+    memory=DECL["memory"],
+    timeout=DECL["timeout"],
+    retries=1,
+)
+def validate(job: dict[str, Any]) -> dict[str, Any]:
+    """A sweep's validation worker: evaluate checkpoints on held-out games (see trainward.sweep)."""
+    from trainward.sweep_validate import run_job
+
+    volume.reload()
+    return run_job(job, container_path(MOUNT))
+
+
+# Off by default (`trainward deploy --web` turns it on); Modal's proxy auth is always required.
+WEB_ENDPOINT: dict[str, Any] = {"method": "POST", "requires_proxy_auth": True}
+
+if DECL.get("web"):
+    web_image = image.pip_install("fastapi[standard]==0.121.1")
+
+    @app.function(image=web_image)
+    @modal.fastapi_endpoint(**WEB_ENDPOINT)
+    def launch_endpoint(payload: dict[str, Any]) -> dict[str, Any]:
+        """POST a worker spec (from `trainward launch --dry-run --json`'s `worker_spec`) to start a run.
+
+        Requires Modal proxy auth (Modal-Key / Modal-Secret headers)."""
+        call = run_spec.spawn(payload["spec"])
+        return {"function_call_id": call.object_id}
