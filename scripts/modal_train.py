@@ -131,11 +131,20 @@ def _run(spec: dict[str, Any]) -> dict[str, Any]:
         sys.path.insert(0, project)
     started = time.time()
     deadline = started + DECL["timeout"] - min(CONTINUE_MARGIN_S, 0.2 * DECL["timeout"])
+    budget_s = spec.get("max_seconds")  # a sweep's budget share for this run, per attempt
+    budget_bound = budget_s is not None and started + budget_s < deadline
+    if budget_bound:
+        deadline = started + budget_s
     code, result, ctx = run_attempt(
         spec, container_path(MOUNT), commit=volume.commit, deadline=deadline
     )
     volume.commit()
     status = (result or {}).get("status") if isinstance(result, dict) else None
+    if status == "continue" and budget_bound:
+        reason = f"stopped at its share of the sweep budget ({budget_s} s); the latest checkpoint is saved"
+        ctx.ledger.fail(reason, exit_code=3)
+        volume.commit()
+        return {"status": "failed", "reason": reason, "exit_code": 3}
     if status == "continue":
         call = run_spec.spawn({**spec, "continuation": spec.get("continuation", 0) + 1})
         ctx.ledger.continued(call.object_id, attempt_elapsed=time.time() - started)
@@ -199,6 +208,28 @@ def validate(job: dict[str, Any]) -> dict[str, Any]:
 
     volume.reload()
     return run_job(job, container_path(MOUNT))
+
+
+@app.function(
+    image=image,
+    volumes={MOUNT: volume},
+    cpu=1.0,
+    memory=2048,
+    timeout=24 * 3600,
+    retries=modal.Retries(max_retries=3, initial_delay=10.0),
+    single_use_containers=True,
+)
+def sweep_controller(plan: dict[str, Any]) -> dict[str, Any]:
+    """A sweep's controller: spawns the members and validation jobs from this one app, merges."""
+    from trainward.backends.modal import ModalExecutor
+    from trainward.sweep_run import Controller
+
+    volume.reload()
+    ctl = Controller(
+        plan, container_path(MOUNT), ModalExecutor(run_spec, validate), commit=volume.commit
+    )
+    state = ctl.run()
+    return {"phase": state["phase"], "winner": state["winner"]}
 
 
 # Off by default (`trainward deploy --web` turns it on); Modal's proxy auth is always required.

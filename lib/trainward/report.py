@@ -203,3 +203,61 @@ def render_runs(statuses: list[RunStatus]) -> str:
             rows,
         )
     )
+
+
+def render_sweep(doc: dict[str, Any]) -> str:
+    """`status SWEEP`: the members, the validation progress and the leaderboard."""
+    v = doc["validation"]
+    lines = [f"## Sweep {doc['sweep']}: {doc['state'].upper()} ({doc['backend']})", ""]
+    if doc.get("error"):
+        lines += [f"> {doc['error']}", ""]
+    rows = [
+        [
+            r["run"],
+            r.get("verdict", "-"),
+            f"{(r.get('progress') or {}).get('pct') or 0:.0f}%",
+            num(((r.get("validation") or [{}])[-1]).get("val_loss/total")),
+            r.get("reason") or "",
+        ]
+        for r in doc["runs"]
+    ]
+    lines += _table(["run", "verdict", "progress", "val loss", "note"], rows)
+    lines += [
+        "",
+        f"**Validation:** {v['mode']} · {v['done']}/{v['total']} jobs · {v['games']} held-out games",
+    ]
+    b = doc.get("budget") or {}
+    if b.get("max_cost_usd") is not None or b.get("max_gpu_hours") is not None:
+        lines.append(
+            f"**Budget:** spent {money(b.get('spent_usd'))} of {money(b.get('max_cost_usd'))}; "
+            f"{b.get('spent_gpu_hours', 0):.2f} of {b.get('max_gpu_hours') or '-'} GPU-h"
+        )
+    if v.get("leaderboard"):
+        lb = [
+            [
+                str(r["rank"]),
+                r["run"],
+                num(r.get("points")),
+                num(r.get("win_rate"), pct=True),
+                num(r.get("mean")),
+            ]
+            for r in v["leaderboard"]
+        ]
+        lines += [
+            "",
+            "### Leaderboard",
+            "",
+            *_table(["rank", "run", "points", "win rate", "mean"], lb),
+        ]
+    if doc.get("winner"):
+        deployed = doc.get("deployed") or {}
+        lines += [
+            "",
+            f"**Winner:** {doc['winner']}"
+            + (
+                f" → {deployed['path']}"
+                if deployed.get("path")
+                else f" (bring it home: trainward sweep deploy {doc['sweep']})"
+            ),
+        ]
+    return "\n".join(lines)

@@ -20,6 +20,7 @@ Verdicts (see docs/status.md):
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -239,11 +240,10 @@ class StatusReader:
             return out
         # The registry's ids (pid, app and function-call ids) identify this launch exactly;
         # the backend's own lookup is the fallback for runs launched elsewhere.
-        handle = (
-            RunHandle(rec["backend"], run, rec["ids"])
-            if rec.get("ids")
-            else self.backend.find_run(run)
-        )
+        ids = dict(rec.get("ids") or {})
+        if rec.get("sweep") and not ({"function_call_id", "pid"} & set(ids)):
+            ids.update(self._sweep_member_ids(rec))
+        handle = RunHandle(rec["backend"], run, ids) if ids else self.backend.find_run(run)
         compute = self._compute(handle, out)
         ledger = LedgerReader(self.backend, rec["volume"], run)
         st, info = self._ledger(ledger, out)
@@ -254,6 +254,16 @@ class StatusReader:
         self._fill(out, st, info, compute, now)
         self._join_tracker(out, info, rec, st)
         return out
+
+    def _sweep_member_ids(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Members a sweep controller spawned inside Modal: their ids are in the sweep's state."""
+        try:
+            doc = json.loads(
+                self.backend.read_file(rec["volume"], f"sweeps/{rec['sweep']}/state.json")
+            )
+        except (NotFound, ValueError):
+            return {}
+        return dict(((doc.get("members") or {}).get(rec["run"]) or {}).get("ids") or {})
 
     def _compute(self, handle: RunHandle | None, out: RunStatus) -> ComputeState | None:
         if handle is None:

@@ -20,7 +20,8 @@ from typing import Any
 
 def _save(ctx: Any, step: int, which: str = "latest") -> None:
     path = ctx.run_dir / "checkpoints" / f"{which}.pt"
-    data = json.dumps({"step": step, "weights": [step * 0.5] * 64}).encode()
+    skill = float(ctx.experiment.params.get("skill", 0.0))
+    data = json.dumps({"step": step, "skill": skill, "weights": [step * 0.5] * 64}).encode()
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
@@ -72,3 +73,15 @@ def main(ctx: Any) -> dict[str, Any]:
         },
     )
     return {"status": "finished"}
+
+
+def evaluate(checkpoint: Any, data_dir: Any, *, games: Any = None) -> dict[str, Any]:
+    """A sweep `validation.evaluate` plug-in: deterministic per-game, per-side scores that
+    grow with the checkpoint's step and the run's `params.skill` (read from the checkpoint)."""
+    state = json.loads(open(checkpoint, "rb").read())
+    skill = float(state.get("skill", 0.0))
+    per_game = {}
+    for g in games or range(4):
+        sides = [round(skill + 0.01 * ((g * 7 + s * 3) % 5), 6) for s in (0, 1)]
+        per_game[f"game-{g}"] = {"game": g, "players": [{"score": v} for v in sides]}
+    return {"per_game": per_game}

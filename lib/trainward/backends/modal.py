@@ -115,6 +115,75 @@ def find_script(code_dir: str | None) -> Path:
     )
 
 
+def call_outcome(fc_id: str) -> dict[str, Any]:
+    """What `FunctionCall.get(timeout=0)` says: running, finished (with the result), failed, stopped."""
+    import modal
+    import modal.exception as mx
+
+    try:
+        result = modal.FunctionCall.from_id(fc_id).get(timeout=0)
+    except mx.FunctionTimeoutError as err:
+        return {"state": "failed", "reason": f"the attempt hit its timeout: {err}"}
+    except (TimeoutError, mx.TimeoutError):
+        return {"state": "running"}
+    except mx.RemoteError as err:  # "App ... was stopped", "Function call ... was cancelled"
+        stopped = any(word in str(err).lower() for word in ("was stopped", "was cancelled"))
+        return {"state": "stopped" if stopped else "failed", "reason": str(err)}
+    except mx.InputCancellation as err:
+        return {"state": "stopped", "reason": f"cancelled: {err}"}
+    except (mx.ConnectionError, mx.AuthError, mx.NotFoundError):
+        raise
+    except Exception as err:  # the function's own exception, re-raised by the client
+        return {"state": "failed", "reason": f"{type(err).__name__}: {err}"}
+    if isinstance(result, dict) and result.get("status") == "failed":
+        return {
+            "state": "failed",
+            "reason": result.get("reason"),
+            "exit_code": result.get("exit_code"),
+        }
+    return {"state": "finished", **(result if isinstance(result, dict) else {})}
+
+
+def live_call(
+    fc_id: str, outcome: Callable[[str], dict[str, Any]] = call_outcome
+) -> tuple[str, dict[str, Any]]:
+    """Follow a run's chain of continuation calls to the newest one, and its outcome."""
+    for _ in range(1000):
+        result = outcome(fc_id)
+        if result.get("status") != "continue" or not result.get("next_call"):
+            return fc_id, result
+        fc_id = result["next_call"]
+    return fc_id, result
+
+
+class ModalExecutor:
+    """The sweep controller's executor inside the sweep's Modal app: members and validation
+    jobs are spawned from that one app (`run_spec` and `validate` handles of scripts/modal_train.py)."""
+
+    def __init__(self, run_spec: Any, validate: Any) -> None:
+        self.run_spec = run_spec
+        self.validate = validate
+
+    def launch(self, run: str, member: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:
+        spec = {**member["worker_spec"], "max_seconds": timeout_s}
+        return {"function_call_id": self.run_spec.spawn(spec).object_id}
+
+    def state(self, run: str, ids: dict[str, Any]) -> str:
+        _, outcome = live_call(ids["function_call_id"])
+        return str(outcome["state"])
+
+    def submit(self, job: dict[str, Any]) -> Any:
+        return self.validate.spawn(job)
+
+    def poll(self, call: Any) -> dict[str, Any] | None:
+        outcome = call_outcome(call.object_id)
+        if outcome["state"] == "running":
+            return None
+        if outcome["state"] != "finished":
+            raise TrainwardError(f"validation job failed: {outcome.get('reason')}")
+        return {k: v for k, v in outcome.items() if k != "state"}
+
+
 class ModalBackend:
     name = "modal"
 
@@ -444,6 +513,28 @@ class ModalBackend:
             raise TrainwardError(f"the launch of {spec.run} was interrupted before the run started")
         return RunHandle(self.name, spec.run, ids)
 
+    def launch_sweep(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """One detached app named after the sweep; its controller spawns every member and
+        validation job from inside it (never one client per config)."""
+        self._require_token()
+        first = next(iter(plan["members"].values()))
+        decl = declaration_for(
+            first["experiment"],
+            code_dir=first["worker_spec"]["code_dir"],
+            timeout_s=max(m["timeout_s"] for m in plan["members"].values()),
+        )
+        module = self._load_declarations(decl)
+        ids: dict[str, Any] = {}
+        try:
+            with module.app.run(detach=True, name=plan["sweep"]):
+                ids["app_id"] = module.app.app_id
+                ids["function_call_id"] = module.sweep_controller.spawn(plan).object_id
+        except TrainwardError:
+            raise
+        except Exception as err:
+            raise self._translate(err, f"starting sweep {plan['sweep']}") from None
+        return ids
+
     def state(self, handle: RunHandle) -> ComputeState:
         row = self._app(handle.run, handle.ids.get("app_id"))
         app_state = row["state"] if row else "unknown"
@@ -463,7 +554,7 @@ class ModalBackend:
                 else "unknown"
             )
             return ComputeState(state, detail=detail)
-        fc_id, outcome = self._live_call(fc_id)
+        fc_id, outcome = live_call(fc_id, self._call_outcome)
         detail["function_call_id"] = fc_id
         state = outcome["state"]
         if state == "running" and app_state == "stopped":
@@ -478,37 +569,7 @@ class ModalBackend:
         )
 
     def _call_outcome(self, fc_id: str) -> dict[str, Any]:
-        """What `FunctionCall.get(timeout=0)` says: running, finished (with the result), failed, stopped."""
-        import modal
-        import modal.exception as mx
-
-        def get() -> dict[str, Any]:
-            try:
-                result = modal.FunctionCall.from_id(fc_id).get(timeout=0)
-            except mx.FunctionTimeoutError as err:
-                return {"state": "failed", "reason": f"the attempt hit its timeout: {err}"}
-            except (TimeoutError, mx.TimeoutError):
-                return {"state": "running"}
-            except (
-                mx.RemoteError
-            ) as err:  # "App ... was stopped", "Function call ... was cancelled"
-                stopped = any(word in str(err).lower() for word in ("was stopped", "was cancelled"))
-                return {"state": "stopped" if stopped else "failed", "reason": str(err)}
-            except mx.InputCancellation as err:
-                return {"state": "stopped", "reason": f"cancelled: {err}"}
-            except (mx.ConnectionError, mx.AuthError, mx.NotFoundError):
-                raise
-            except Exception as err:  # the function's own exception, re-raised by the client
-                return {"state": "failed", "reason": f"{type(err).__name__}: {err}"}
-            if isinstance(result, dict) and result.get("status") == "failed":
-                return {
-                    "state": "failed",
-                    "reason": result.get("reason"),
-                    "exit_code": result.get("exit_code"),
-                }
-            return {"state": "finished", **(result if isinstance(result, dict) else {})}
-
-        return self._call(get, f"reading call {fc_id}")
+        return self._call(lambda: call_outcome(fc_id), f"reading call {fc_id}")
 
     def logs(self, handle: RunHandle, *, tail: int = 100) -> str:
         """`modal app logs APP_ID` fetches and exits (modal >= 1.4); we keep the last `tail` lines."""
@@ -529,19 +590,10 @@ class ModalBackend:
             raise NotFound(f"no Modal app found for run '{handle.run}'")
         self._cli("app", "stop", "--yes", app_id)
 
-    def _live_call(self, fc_id: str) -> tuple[str, dict[str, Any]]:
-        """Follow a run's chain of continuation calls to the newest one, and its outcome."""
-        for _ in range(1000):
-            outcome = self._call_outcome(fc_id)
-            if outcome.get("status") != "continue" or not outcome.get("next_call"):
-                break
-            fc_id = outcome["next_call"]
-        return fc_id, outcome
-
     def _cancel_call(self, fc_id: str) -> None:
         import modal
 
-        fc_id, _ = self._live_call(fc_id)
+        fc_id, _ = live_call(fc_id, self._call_outcome)
         self._call(
             lambda: modal.FunctionCall.from_id(fc_id).cancel(terminate_containers=True),
             f"cancelling {fc_id}",

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data", "data"),
     "guard": ("guard", "guard"),
     "deploy": ("deploy", "deploy"),
+    "sweep": ("sweep", "sweep"),
 }
 
 

@@ -185,6 +185,7 @@ def status(
 ) -> None:
     """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost."""
     from ..status import status_many, status_wandb
+    from ..sweep_launch import find_sweep, sweep_status
 
     tracker = LazyWandbReader(timeout=wandb_timeout)
     if wandb_path:
@@ -194,6 +195,9 @@ def status(
         return emit(
             {"runs": [r.to_dict() for r in rows]}, as_json, lambda: report.render_runs(rows)
         )
+    elif Registry().get(run) is None and not volume and (sw := find_sweep(run)):
+        doc = sweep_status(run, get_reader(sw["backend"]), Registry())
+        return emit(doc, as_json, lambda: report.render_sweep(doc))
     else:
         name = backend or (backend_of(run) if not volume else "local")
         s = StatusReader(
