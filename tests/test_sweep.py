@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.conftest import REPO, tw, wait_for, write_experiment
 from trainward.config import load_experiment
 from trainward.sweep import load_sweep, run_timeout
 from trainward.sweep_validate import merge, render
+
+from tests.conftest import REPO, tw, wait_for, write_experiment
 
 
 def ticker_sweep(project: Path, *, extra: str = "", members: str = "", name: str = "tsw") -> Path:
