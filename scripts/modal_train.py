@@ -207,6 +207,9 @@ def validate(job: dict[str, Any]) -> dict[str, Any]:
     from trainward.sweep_validate import run_job
 
     volume.reload()
+    project = str(container_path(REMOTE_ROOT))
+    if project not in sys.path:  # a user's evaluate/match function lives in the project
+        sys.path.insert(0, project)
     return run_job(job, container_path(MOUNT))
 
 

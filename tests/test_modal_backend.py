@@ -388,3 +388,32 @@ def test_web_endpoint_is_off_by_default_and_requires_proxy_auth() -> None:
         doc = json.loads(out.stdout)
         assert doc["endpoint"] is expected
         assert doc["options"] == {"method": "POST", "requires_proxy_auth": True}
+
+
+def test_sweep_spawns_every_call_from_one_app(modal_fake, project: Path, tmp_path: Path) -> None:
+    from tests.test_sweep import ticker_sweep
+
+    cfg = ticker_sweep(project, name="msw", extra="backend: modal")
+    base = project / "experiments" / "tick.yaml"
+    base.write_text(base.read_text().replace("backend: local", "backend: modal\nvolume: tw-vol"))
+    res = run(modal_fake, "sweep", str(cfg), "--json")
+    assert res.code == 0, res.stderr
+    doc = wait_for(lambda: (d := run(modal_fake, "status", "msw", "--json").json())["state"] in ("done", "failed") and d,
+                   180, interval=1.0, what="the Modal sweep")  # fmt: skip
+    assert doc["state"] == "done" and doc["winner"] == "msw-strong", doc
+    apps = [a for a in modal_fake.state()["apps"] if not a.get("name")]  # not deployed ones
+    assert [a["description"] for a in apps] == ["msw"]
+    app_id = apps[0]["app_id"]
+    inputs = modal_fake.inputs()
+    assert len(inputs) == 1 + 3 + 6  # the controller, three members, six validation jobs
+    calls = {c["function_call_id"] for c in inputs}
+    fns = {t["function_id"] for t in modal_fake.tasks()}
+    assert (
+        all(t["app_id"] == app_id for t in modal_fake.tasks())
+        and len(calls) == 10
+        and len(fns) == 3
+    )
+    assert modal_fake.calls().count("AppCreate") == 1
+    res = run(modal_fake, "sweep", "deploy", "msw", "--to", str(tmp_path / "w"), "--json")
+    assert res.code == 0, res.stderr
+    assert res.json()["run"] == "msw-strong" and (tmp_path / "w" / "champ.pt").exists()
