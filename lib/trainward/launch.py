@@ -9,6 +9,7 @@ a half-registered run: readers resolve a dead launcher's claim against the backe
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import time
@@ -284,19 +285,29 @@ def _check_resume(plan: dict[str, Any], reader: ReadOnlyBackend, volume: str) ->
         )
 
 
-def _preflight(exp: Experiment, backend: Backend) -> None:
-    failed = [
-        c
-        for c in backend.checks(volume=None, secrets=exp.secret_specs)
-        if not c.ok and c.level == "error"
-    ]
-    if failed:
+def _preflight(exp: Experiment, backend: Backend, note: Callable[[str], None]) -> None:
+    """Setup checks before anything is claimed or created. An unreachable remote (code 5) is
+    retried with backoff for TRAINWARD_RETRY_S (default 60 s); anything else fails at once."""
+    deadline = time.monotonic() + float(os.environ.get("TRAINWARD_RETRY_S", "60"))
+    delay = 1.0
+    while True:
+        checks = backend.checks(volume=None, secrets=exp.secret_specs)
+        failed = [c for c in checks if not c.ok and c.level == "error"]
+        if not failed:
+            return
         first = failed[0]
+        remote = first.code == EXIT_REMOTE and first.name.endswith(":reachable")
+        if remote and time.monotonic() + delay < deadline:
+            note(f"{first.name}: {first.detail}; retrying in {delay:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+            continue
         err_cls: type[TrainwardError] = (
             RemoteUnavailable if first.code == EXIT_REMOTE else UsageError
         )
         raise err_cls(
-            f"setup check '{first.name}' failed: {first.detail}",
+            f"setup check '{first.name}' failed: {first.detail}"
+            + (" (after retrying)" if remote else ""),
             hint=(f"fix: {first.fix}" if first.fix else "run `trainward doctor` for details"),
         )
 
@@ -344,7 +355,7 @@ def launch(
 ) -> dict[str, Any]:
     """Start the run detached and return the registry record (with the plan under `plan`)."""
     exp = req.experiment
-    _preflight(exp, backend)
+    _preflight(exp, backend, note)
     reader: ReadOnlyBackend = ReadOnly(backend)
     plan = plan_launch(req, registry, reader)
     run = plan["run"]

@@ -80,6 +80,13 @@ def copy_file(
     return size
 
 
+def spawn_grace_s() -> float:
+    """How long after its spec is written a supervisor may still start. A supervisor that
+    starts later refuses to run (half of this), so readers that see no supervisor after the
+    grace can say "never started" without racing one that is about to begin."""
+    return float(os.environ.get("TRAINWARD_SPAWN_GRACE_S", "40"))
+
+
 def spawn_detached(argv: list[str], env: dict[str, str], log: Path) -> int:
     """Start argv in a new session (no controlling terminal), stdin from /dev/null and
     stdout+stderr appended to `log`. Returns the pid. posix_spawn leaves no Popen object
@@ -239,11 +246,21 @@ class LocalBackend:
         return RunHandle(self.name, spec.run, {"pid": pid, "proc_dir": str(pdir)})
 
     def find_run(self, run: str) -> RunHandle | None:
+        """The run if its supervisor started, or may still start (see `spawn_grace_s`)."""
         pdir = self.proc_dir(run)
         if not (pdir / "spec.json").exists():
             return None
-        proc = self._read_json(pdir / "proc.json") or {}
-        return RunHandle(self.name, run, {"pid": proc.get("pid"), "proc_dir": str(pdir)})
+        proc = self._read_json(pdir / "proc.json")
+        if proc is None and self._spec_age(pdir) > spawn_grace_s():
+            return None  # launched by a launcher that died before the spawn: never started
+        return RunHandle(self.name, run, {"pid": (proc or {}).get("pid"), "proc_dir": str(pdir)})
+
+    @staticmethod
+    def _spec_age(pdir: Path) -> float:
+        try:
+            return time.time() - (pdir / "spec.json").stat().st_mtime
+        except FileNotFoundError:
+            return float("inf")
 
     @staticmethod
     def _read_json(path: Path) -> dict[str, Any] | None:
@@ -268,10 +285,9 @@ class LocalBackend:
                 detail={"attempts": exit_doc.get("attempts"), "pid": proc and proc.get("pid")},
             )
         if proc is None:
-            spec = pdir / "spec.json"
-            if spec.exists() and time.time() - spec.stat().st_mtime < 30:
+            if self._spec_age(pdir) <= spawn_grace_s():
                 return ComputeState("pending", reason="the supervisor is starting")
-            return ComputeState("lost", reason="the process never recorded its start")
+            return ComputeState("lost", reason="the supervisor never started (its launcher died before the spawn)")
         pid = proc.get("pid")
         if pid_alive(pid):
             return ComputeState(

@@ -156,6 +156,33 @@ def live_call(
     return fc_id, result
 
 
+def retry_unavailable(
+    fn: Callable[[], T],
+    *,
+    bound_s: float,
+    what: str,
+    retryable: Callable[[RemoteUnavailable], bool] = lambda err: True,
+) -> T:
+    """Call `fn`, retrying RemoteUnavailable (when `retryable`) with backoff for `bound_s`."""
+    deadline = time.monotonic() + bound_s
+    delay = 1.0
+    while True:
+        try:
+            return fn()
+        except RemoteUnavailable as err:
+            if not retryable(err) or time.monotonic() + delay > deadline:
+                if retryable(err):
+                    err.message = f"{err.message} (still failing after {bound_s:.0f} s of retries)"
+                raise
+            print(
+                f"[trainward] {what}: Modal unavailable; retrying in {delay:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+
+
 class ModalExecutor:
     """The sweep controller's executor inside the sweep's Modal app: members and validation
     jobs are spawned from that one app (`run_spec` and `validate` handles of scripts/modal_train.py)."""
@@ -482,11 +509,28 @@ class ModalBackend:
 
     def launch(self, spec: LaunchSpec) -> RunHandle:
         """Start a detached app named after the run, spawn run_spec, return at once.
-        With `spec.deployed_app`, spawn from that deployed app instead (no image build)."""
+        With `spec.deployed_app`, spawn from that deployed app instead (no image build).
+
+        While Modal is unreachable *before the app exists*, the launch is retried (bounded by
+        TRAINWARD_MODAL_RETRY_S, default 60 s): nothing can have started, so a retry cannot
+        double-launch. A failure after the app exists is reported, never retried."""
         self._require_token()
         if spec.deployed_app:
             return self._spawn_deployed(spec, spec.deployed_app)
-        row = self._app(spec.run)
+        bound = float(os.environ.get("TRAINWARD_MODAL_RETRY_S", "60"))
+        return retry_unavailable(
+            lambda: self._launch_once(spec),
+            bound_s=bound,
+            what=f"launching {spec.run}",
+            retryable=lambda err: bool(err.details.get("before_app")),
+        )
+
+    def _launch_once(self, spec: LaunchSpec) -> RunHandle:
+        try:
+            row = self._app(spec.run)
+        except RemoteUnavailable as err:
+            err.details["before_app"] = True
+            raise
         if row and row["state"] in ACTIVE_APP_STATES:
             raise RunExists(
                 f"a Modal app named '{spec.run}' is already {row['state']} ({row['app_id']})",
@@ -508,7 +552,17 @@ class ModalBackend:
         except TrainwardError:
             raise
         except Exception as err:
-            raise self._translate(err, f"launching {spec.run}") from None
+            translated = self._translate(err, f"launching {spec.run}")
+            if isinstance(translated, TrainwardError):
+                translated.details["before_app"] = not (
+                    ids.get("app_id") or getattr(module.app, "app_id", None)
+                )
+                if "app_id" in ids and "function_call_id" not in ids:
+                    translated.hint = (
+                        f"the app {ids['app_id']} was created but the spawn failed; "
+                        f"check it with `trainward status {spec.run}` before launching again"
+                    )
+            raise translated from None
         if "function_call_id" not in ids:
             raise TrainwardError(f"the launch of {spec.run} was interrupted before the run started")
         return RunHandle(self.name, spec.run, ids)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ledger import atomic_write
+from .local import spawn_grace_s
 
 NO_RETRY_CODES = (0, 2)
 KILL_GRACE_S = 20.0
@@ -67,7 +68,16 @@ class Supervisor:
                 self.child.wait()
             return self.child.returncode, f"timed out after {timeout} s"
 
+    def too_late(self) -> bool:
+        """A supervisor starting long after its spec was written belongs to a launch that
+        readers may already have declared never started: it must not run."""
+        age = time.time() - (self.pdir / "spec.json").stat().st_mtime
+        return age > spawn_grace_s() / 2
+
     def run(self) -> int:
+        if self.too_late():
+            print("[trainward] not starting: the spawn came after its grace period", flush=True)
+            return 1
         cwd = os.environ.get("TRAINWARD_CWD")
         if cwd:
             os.chdir(cwd)
