@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "guard": ("guard", "guard"),
     "deploy": ("deploy", "deploy"),
     "sweep": ("sweep", "sweep"),
+    "skills": ("skills", "skills"),
 }
 
 
