@@ -185,3 +185,18 @@ def test_proc_files_record_identity(ticker_experiment) -> None:
     exit_doc = json.loads((pdir / "exit.json").read_text())
     assert proc["pid"] == Registry().get("ident")["ids"]["pid"]
     assert exit_doc["state"] == "finished" and exit_doc["exit_code"] == 0
+
+
+def test_wait_until_checkpoint_files_and_lookup_by_id(ticker_experiment) -> None:
+    cfg = ticker_experiment(name="ckw", steps=400, interval=0.02)
+    assert tw("launch", str(cfg), "--run-name", "ckw").code == 0
+    res = tw("wait", "ckw", "--until", "checkpoint", "--timeout", "60", "--interval", "0.1", "--json")
+    assert res.code == 0 and res.json()["checkpoints"]["latest"]["step"] >= 5
+    assert res.json()["verdict"] == "running"  # it returned long before the end
+    listing = tw("files", "ckw", "checkpoints", "--json").json()
+    assert [f["path"] for f in listing["files"]] == ["checkpoints/latest.pt"]
+    everything = {f["path"] for f in tw("files", "ckw", "-r", "--json").json()["files"]}
+    assert {"run.json", "status.json", "metrics.jsonl", "events.jsonl"} <= everything
+    pid = Registry().get("ckw")["ids"]["pid"]
+    assert pid and tw("stop", "ckw", "--yes").code == 0
+    assert tw("files", "nope").code == 4

@@ -118,3 +118,13 @@ def test_status_of_unknown_run_exits_4_with_hint(tw_home: Path) -> None:
 def test_empty_registry_latest(tw_home: Path) -> None:
     res = tw("status", "latest")
     assert res.code == 4 and "no runs yet" in res.stderr and "trainward launch" in res.stderr
+
+
+def test_resolve_by_backend_id(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "runs.jsonl")
+    rec = reg.claim({"run": "m", "backend": "modal"})
+    reg.update(rec, state=LAUNCHED, ids={"app_id": "ap-" + "a" * 22, "function_call_id": "fc-" + "b" * 22})
+    assert reg.resolve("ap-" + "a" * 22)["run"] == "m"
+    assert reg.resolve("fc-" + "b" * 22)["run"] == "m"
+    with pytest.raises(RunNotFound):
+        reg.resolve("fc-" + "c" * 22)

@@ -95,7 +95,8 @@ class Registry:
         return found
 
     def resolve(self, ref: str) -> dict[str, Any]:
-        """A record by exact run name, or `latest`. Unknown names raise RunNotFound listing runs."""
+        """A record by exact run name, `latest`, or a backend id (`ap-...`, `fc-...`).
+        Unknown names raise RunNotFound listing the known runs."""
         recs = self.records()
         if ref == "latest":
             if not recs:
@@ -107,6 +108,10 @@ class Registry:
         for rec in recs:
             if rec["run"] == ref:
                 return rec
+        if ref.startswith(("ap-", "fc-")):  # a Modal app id or function-call id
+            for rec in reversed(recs):
+                if ref in (rec.get("ids") or {}).values():
+                    return rec
         known = [r["run"] for r in recs[-10:]]
         hint = (
             ("known runs: " + ", ".join(reversed(known))) if known else "no runs are registered yet"

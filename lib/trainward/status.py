@@ -465,3 +465,51 @@ def status_many(
                 RunStatus(run=rec["run"], verdict="unknown", reason=err.message, backend=backend)
             )
     return out
+
+
+TERMINAL_VERDICTS = ("finished", "failed", "stopped", "not-launched", "zombie")
+
+
+def wait_for(
+    reader: StatusReader,
+    run: str,
+    *,
+    until: str = "end",
+    timeout: float,
+    interval: float,
+    progress: Any = lambda s: None,
+    clock: Any = time.monotonic,
+) -> RunStatus:
+    """Poll a run's status until it ends (or, `until="checkpoint"`, has a checkpoint) or `timeout`."""
+    deadline = clock() + timeout
+    while True:
+        s = reader.read(run)
+        reached = s.verdict in TERMINAL_VERDICTS or (
+            until == "checkpoint" and bool(s.checkpoints.get("latest"))
+        )
+        if reached or clock() >= deadline:
+            return s
+        progress(s)
+        time.sleep(interval)
+
+
+def check_waited(s: RunStatus, *, until: str, timeout: float) -> None:
+    """Raise RunFailed unless the wait ended the way the caller wanted."""
+    from .errors import RunFailed
+
+    if (
+        until == "checkpoint"
+        and s.checkpoints.get("latest")
+        and s.verdict not in ("failed", "zombie")
+    ):
+        return
+    if s.verdict not in TERMINAL_VERDICTS:
+        raise RunFailed(
+            f"run '{s.run}' is still {s.verdict} after {timeout:.0f} s",
+            hint=f"it goes on; check later with `trainward status {s.run}`",
+        )
+    if s.verdict != "finished":
+        raise RunFailed(
+            f"run '{s.run}' ended {s.verdict}: {s.reason or 'no reason recorded'}",
+            hint=f"see `trainward logs {s.run} --tail 100`",
+        )

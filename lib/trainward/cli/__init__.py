@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("deploy", "deploy"),
     "sweep": ("sweep", "sweep"),
     "skills": ("skills", "skills"),
+    "files": ("files", "files"),
 }
 
 

@@ -12,16 +12,14 @@ from .. import report
 from ..backends import BACKENDS, get_backend, get_reader
 from ..backends.base import RunHandle
 from ..config import Overrides, load_experiment
-from ..errors import Refused, RunFailed, UsageError
+from ..errors import Refused, UsageError
 from ..launch import LaunchRequest, plan_launch
 from ..launch import launch as launch_run
 from ..pull import pull_checkpoint, pull_folder
 from ..registry import Registry
-from ..status import LazyWandbReader, StatusReader
+from ..status import LazyWandbReader, StatusReader, check_waited, wait_for
 from ._common import emit, json_option, note
 from .progress import ProgressBar
-
-TERMINAL = ("finished", "failed", "stopped", "not-launched", "zombie")
 
 
 def experiment_options(f: Any) -> Any:
@@ -291,33 +289,31 @@ def logs(run: str, tail: int, as_json: bool) -> None:
 @click.option(
     "--interval", type=float, default=2.0, show_default=True, help="Seconds between polls."
 )
+@click.option(
+    "--until",
+    type=click.Choice(["end", "checkpoint"]),
+    default="end",
+    show_default=True,
+    help="Stop waiting when the run ends, or once it has written its first checkpoint.",
+)
 @json_option
-def wait(run: str, timeout: float, interval: float, as_json: bool) -> None:
-    """Poll RUN's status (read-only) until it ends or --timeout passes. The run is never touched."""
-    reader = status_reader(backend_of(run))
-    deadline = time.monotonic() + timeout
-    while True:
-        s = reader.read(run)
-        if s.verdict in TERMINAL or time.monotonic() >= deadline:
-            break
-        note(f"{s.run}: {s.verdict} · {report.progress_line(s)}")
-        time.sleep(interval)
-    emit(
-        s.to_dict(),
-        as_json,
-        f"{s.run}: {s.verdict} after {report.duration(s.timing.get('runtime_s'))}"
-        + (f" ({s.reason})" if s.reason else ""),
+def wait(run: str, timeout: float, interval: float, until: str, as_json: bool) -> None:
+    """Poll RUN's status (read-only) until it ends or --timeout passes. The run is never touched.
+
+    Exits 0 when the run finished (or, with --until checkpoint, has a checkpoint), 1 when it
+    ended otherwise or is still going at --timeout.
+    """
+    s = wait_for(
+        status_reader(backend_of(run)),
+        run,
+        until=until,
+        timeout=timeout,
+        interval=interval,
+        progress=lambda st: note(f"{st.run}: {st.verdict} · {report.progress_line(st)}"),
     )
-    if s.verdict not in TERMINAL:
-        raise RunFailed(
-            f"run '{s.run}' is still {s.verdict} after {timeout:.0f} s",
-            hint=f"it goes on; check later with `trainward status {s.run}`",
-        )
-    if s.verdict != "finished":
-        raise RunFailed(
-            f"run '{s.run}' ended {s.verdict}: {s.reason or 'no reason recorded'}",
-            hint=f"see `trainward logs {s.run} --tail 100`",
-        )
+    text = f"{s.run}: {s.verdict} after {report.duration(s.timing.get('runtime_s'))}"
+    emit(s.to_dict(), as_json, text + (f" ({s.reason})" if s.reason else ""))
+    check_waited(s, until=until, timeout=timeout)
 
 
 @click.command()

@@ -18,6 +18,14 @@ from ._common import emit, json_option, note
 class SweepGroup(click.Group):
     """`trainward sweep FILE ...` starts a sweep; `trainward sweep deploy NAME` is a subcommand."""
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """`trainward sweep --help` also shows how to start one (the options of `start`)."""
+        super().format_help(ctx, formatter)
+        start_cmd = self.commands["start"]
+        with formatter.section("Starting a sweep (trainward sweep SWEEP_FILE [OPTIONS])"):
+            rows = [p.get_help_record(ctx) for p in start_cmd.params]
+            formatter.write_dl([r for r in rows if r is not None])
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["start", *args]
