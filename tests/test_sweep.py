@@ -182,3 +182,18 @@ def test_merge_round_robin_and_held_out() -> None:
     assert lo["winner"] == "b"
     ho = merge(results, ["a", "b"], mode="held-out", metric="m", better="max", games=[0, 1])
     assert [r["run"] for r in ho["leaderboard"]] == ["a", "b"] and ho["matchups"] == 0
+
+
+def test_smoke_sweep_with_the_world_model_round_robin_and_deploy(tmp_path: Path) -> None:
+    """The issue's must-show: three CPU smoke configs, round-robin validation, winner deployed."""
+    sweep_file = REPO / "experiments" / "sweep-smoke.yaml"
+    res = tw("sweep", str(sweep_file), "--set", f"deploy.to={tmp_path / 'weights'}", "--json")
+    assert res.code == 0, res.stderr
+    doc = wait_sweep("sweep-smoke", timeout=420)
+    assert doc["state"] == "done", doc
+    lb = doc["validation"]["leaderboard"]
+    assert len(lb) == 3 and sum(r["points"] for r in lb) == 3 * 2 * 4  # pairs x sides x games
+    assert doc["validation"]["games"] == 4 and doc["validation"]["matrix"]
+    meta = json.loads((tmp_path / "weights" / "world-model.json").read_text())
+    assert meta["run"] == doc["winner"] == lb[0]["run"]
+    assert (tmp_path / "weights" / "world-model.pt").stat().st_size == meta["size"]

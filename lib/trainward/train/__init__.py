@@ -35,4 +35,11 @@ def evaluate(
     return _evaluate(checkpoint, data_dir, games=games, device=device)
 
 
-__all__ = ["evaluate", "run_training"]
+def common_held_out(experiments: Sequence[dict[str, Any]], data_dir: Path, n: int) -> list[int]:
+    """`n` games none of the runs trained on (a sweep scores every member on the same ones)."""
+    from .evaluation import common_held_out as _common
+
+    return _common(experiments, data_dir, n)
+
+
+__all__ = ["common_held_out", "evaluate", "run_training"]

@@ -19,7 +19,7 @@ from trainward.config import experiment_from_dict
 from trainward.errors import NotFound, UsageError
 
 from . import checkpoint, data, synth
-from .metrics import SIZE, collect, summarize
+from .metrics import SIZE, collect_players, summarize
 from .models import build_model
 
 EVAL_BATCH = 512
@@ -40,13 +40,20 @@ def held_out_games(exp: Any, data_dir: Path, games: Sequence[int] | None) -> lis
         raise NotFound(f"games {bad[:10]} are not in {data_dir} (it has {available} games)")
     trained = sorted(set(games) & set(train_games))
     if trained:
-        raise UsageError(f"games {trained[:10]} were used to train this checkpoint; evaluation needs held-out games",
-                         hint=f"omit games to use the run's validation games, or pick indices >= {len(used)}")  # fmt: skip
+        raise UsageError(
+            f"games {trained[:10]} were used to train this checkpoint; evaluation needs held-out games",
+            hint=f"omit games to use the run's validation games, or pick indices >= {len(used)}",
+        )
     return list(games)
 
 
-def evaluate(checkpoint_path: Path, data_dir: Path, *, games: Sequence[int] | None = None,
-             device: str = "cpu") -> dict[str, Any]:  # fmt: skip
+def evaluate(
+    checkpoint_path: Path,
+    data_dir: Path,
+    *,
+    games: Sequence[int] | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Aggregate metrics (the validation keys) of a checkpoint on held-out games, plus per game."""
     path, data_dir = Path(checkpoint_path), Path(data_dir)
     state = checkpoint.load(path)
@@ -61,8 +68,39 @@ def evaluate(checkpoint_path: Path, data_dir: Path, *, games: Sequence[int] | No
     total = torch.zeros(SIZE, dtype=torch.float64, device=dev)
     per_game: dict[str, dict[str, Any]] = {}
     for j, game in enumerate(chosen):
-        stats = collect(model, replays, replays.windows([j]), EVAL_BATCH)
-        per_game[files[game].name] = {"game": game, **summarize(stats)}
+        sides = collect_players(model, replays, replays.windows([j]), EVAL_BATCH)
+        stats = sides.sum(0)
+        per_game[files[game].name] = {
+            "game": game,
+            **summarize(stats),
+            "players": [summarize(sides[0]), summarize(sides[1])],
+        }
         total += stats
-    return {**summarize(total), "checkpoint": str(path), "step": state["step"],
-            "config_hash": state["config"]["hash"], "games": chosen, "per_game": per_game}  # fmt: skip
+    return {
+        **summarize(total),
+        "checkpoint": str(path),
+        "step": state["step"],
+        "config_hash": state["config"]["hash"],
+        "games": chosen,
+        "per_game": per_game,
+    }
+
+
+def common_held_out(experiments: Sequence[dict[str, Any]], data_dir: Path, n: int) -> list[int]:
+    """`n` games none of `experiments` trained on: first the validation games they share,
+    then games past every run's data. Deterministic; fewer than `n` if the dataset is short."""
+    files = synth.game_files(Path(data_dir))
+    trained: set[int] = set()
+    used_max = 0
+    for d in experiments:
+        exp = experiment_from_dict(d, file="sweep member")
+        gen = exp.data.generate
+        used = data.select_games(
+            Path(data_dir), generated=gen.games if gen else None, max_games=exp.train.max_games
+        )
+        train_games, _ = data.split_games(len(used), exp.train.val_fraction)
+        trained.update(train_games)
+        used_max = max(used_max, len(used))
+    shared = [g for g in range(used_max) if g not in trained]
+    beyond = list(range(used_max, len(files)))
+    return (shared + beyond)[:n]

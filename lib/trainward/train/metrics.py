@@ -35,8 +35,19 @@ from .data import DELTA_SCALE, Batch, Replays
 
 N_CAT = len(CATEGORIES)
 # layout of the statistics vector
-(ACTION_LOSS, POS_LOSS, PAIRS, POS_ELEMS, ABS_ERR, CHANGES, CHANGES_HIT, STAYS, STAYS_HIT,
- CORRECT, CHANGE_EXACT) = range(11)  # fmt: skip
+(
+    ACTION_LOSS,
+    POS_LOSS,
+    PAIRS,
+    POS_ELEMS,
+    ABS_ERR,
+    CHANGES,
+    CHANGES_HIT,
+    STAYS,
+    STAYS_HIT,
+    CORRECT,
+    CHANGE_EXACT,
+) = range(11)
 CAT_COUNT = 11
 CAT_CORRECT = CAT_COUNT + N_CAT
 SIZE = CAT_CORRECT + N_CAT
@@ -97,9 +108,47 @@ def summarize(stats: torch.Tensor) -> dict[str, float]:
     return out
 
 
+def player_view(
+    logits: torch.Tensor, delta: torch.Tensor, batch: Batch, p: int
+) -> tuple[torch.Tensor, torch.Tensor, Batch]:
+    """One player's predictions and targets (the model still saw both players)."""
+    sl = slice(p, p + 1)
+    view = Batch(
+        batch.states,
+        batch.actions,
+        batch.frames,
+        batch.next_action[:, sl],
+        batch.delta[:, sl],
+        batch.current[:, sl],
+    )
+    return logits[:, sl], delta[:, sl], view
+
+
 @torch.no_grad()
-def collect(model: torch.nn.Module, replays: Replays, starts: torch.Tensor, batch_size: int,
-            autocast: Callable[[], Any] = contextlib.nullcontext) -> torch.Tensor:  # fmt: skip
+def collect_players(
+    model: torch.nn.Module, replays: Replays, starts: torch.Tensor, batch_size: int
+) -> torch.Tensor:
+    """Statistics per player, shape [2, SIZE]; their sum is `collect`'s vector."""
+    was_training = model.training
+    model.eval()
+    stats = torch.zeros(2, SIZE, dtype=torch.float64, device=replays.device)
+    for chunk in starts.split(batch_size):
+        batch = replays.batch(chunk)
+        logits, delta = model(batch.states, batch.actions, batch.frames)
+        for p in (0, 1):
+            stats[p] += batch_stats(*player_view(logits, delta, batch, p))
+    model.train(was_training)
+    return stats
+
+
+@torch.no_grad()
+def collect(
+    model: torch.nn.Module,
+    replays: Replays,
+    starts: torch.Tensor,
+    batch_size: int,
+    autocast: Callable[[], Any] = contextlib.nullcontext,
+) -> torch.Tensor:
     """The statistics vector of `model` over the windows `starts` (in eval mode, no grad)."""
     was_training = model.training
     model.eval()
