@@ -333,6 +333,43 @@ class Experiment:
         return config_hash(self.identity())
 
 
+#: Identity keys that may change on resume: they do not change the sequence of parameter
+#: updates (cadence, I/O, placement, compilation, which checkpoint is called best).
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "train.log_every",
+        "train.checkpoint_every",
+        "train.keep_checkpoints",
+        "train.async_checkpoint",
+        "train.compile",
+        "train.device",
+        "train.num_threads",
+        "train.best_metric",
+        "train.best_mode",
+    }
+)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) and v else {key: v})
+    return out
+
+
+def config_differences(
+    saved: dict[str, Any], current: dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, current value) for identity keys that differ and may not on resume."""
+    a, b = _flatten(saved), _flatten(current)
+    return [
+        (k, a.get(k), b.get(k))
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k) and k not in RESUME_MAY_CHANGE
+    ]
+
+
 def config_hash(identity: dict[str, Any]) -> str:
     """sha256 of canonical JSON (sorted keys): stable under key order in the YAML."""
     blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)

@@ -19,8 +19,15 @@ from typing import Any
 
 from . import datasync, pricing
 from .backends.base import Backend, LaunchSpec, ReadOnly, ReadOnlyBackend
-from .config import Experiment, Overrides, check_name
-from .errors import EXIT_REMOTE, NotFound, RemoteUnavailable, TrainwardError, UsageError
+from .config import RESUME_MAY_CHANGE, Experiment, Overrides, check_name, config_differences
+from .errors import (
+    EXIT_REMOTE,
+    ConfigMismatch,
+    NotFound,
+    RemoteUnavailable,
+    TrainwardError,
+    UsageError,
+)
 from .ledger import LedgerReader, run_path
 from .registry import LAUNCHED, NOT_LAUNCHED, Registry, RunExists
 
@@ -169,7 +176,7 @@ def plan_launch(
         src_run, ckpt = parse_resume(req.resume)
         resume = {"from_run": src_run, "checkpoint": ckpt, "same_run": src_run == run}
     timeout = min(exp.timeout_s, req.timeout_s) if req.timeout_s else exp.timeout_s
-    return {
+    plan = {
         "run": run,
         "backend": exp.backend,
         "app_name": run if exp.backend == "modal" else None,
@@ -215,6 +222,10 @@ def plan_launch(
             "stop": f"trainward stop {run} --yes",
         },
     }
+    if reader is not None:  # read-only checks of the resume source, before anything is claimed
+        _check_resume(plan, reader, exp.volume)
+        _check_resume_config(exp, plan, reader)
+    return plan
 
 
 def _deployed_plan(req: LaunchRequest, timeout_s: int) -> dict[str, Any]:
@@ -282,6 +293,24 @@ def _check_resume(plan: dict[str, Any], reader: ReadOnlyBackend, volume: str) ->
                 else f"run '{resume['from_run']}' has no checkpoints"
             )
             + "; use --resume RUN, RUN/latest.pt or RUN/best.pt",
+        )
+
+
+def _check_resume_config(exp: Experiment, plan: dict[str, Any], reader: ReadOnlyBackend) -> None:
+    """Refuse, before launching, a built-in-trainer resume whose config would change the math
+    (the trainer checks again against the checkpoint itself)."""
+    resume = plan["resume"]
+    if not resume or exp.entry.kind != "builtin":
+        return
+    info = LedgerReader(reader, exp.volume, resume["from_run"]).run_info() or {}
+    diffs = config_differences(info["identity"], exp.identity()) if info.get("identity") else []
+    if diffs:
+        listed = "; ".join(f"{k}: {old!r} then, {new!r} now" for k, old, new in diffs)
+        raise ConfigMismatch(
+            f"cannot resume from run '{resume['from_run']}': its config differs in {len(diffs)} key(s): {listed}",
+            hint="resume with that run's config (or its overrides), or start a new run; only "
+            + ", ".join(sorted(RESUME_MAY_CHANGE))
+            + " may change on resume",
         )
 
 
@@ -393,7 +422,6 @@ def launch(
                 hint=f"pick another --run-name, or continue it with --resume {run}",
             )
         plan["data"]["synced"] = _sync_data(exp, backend, note)
-        _check_resume(plan, reader, exp.volume)
         spec = LaunchSpec(
             run=run,
             volume=exp.volume,

@@ -100,6 +100,9 @@ class LedgerWriter:
     def start(cls, run_dir: Path, run_info: dict[str, Any], **kw: Any) -> LedgerWriter:
         """Begin a new attempt of a run: write run.json once, bump the attempt, log `start`."""
         writer = cls(run_dir, **kw)
+        for stale in writer.dir.glob(".*.tmp"):  # left by an attempt killed mid-write
+            if not stale.name.endswith(f".{os.getpid()}.tmp"):
+                stale.unlink(missing_ok=True)
         run_file = writer.dir / RUN_FILE
         if not run_file.exists():
             atomic_write(

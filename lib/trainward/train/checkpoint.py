@@ -13,12 +13,14 @@ is fsynced: a crash leaves the old file or the new one, never half of one. Conte
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import random
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +29,18 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from trainward.errors import ConfigMismatch, IntegrityError
+from trainward.config import RESUME_MAY_CHANGE, config_differences
+from trainward.errors import ConfigMismatch, IntegrityError, TrainwardError
+
+
+class CheckpointWriteError(TrainwardError):
+    """A checkpoint could not be written (a full disk, a read-only volume): the run fails."""
+
+    kind = "checkpoint-write"
+
 
 FORMAT = "trainward-checkpoint"
 VERSION = 1
-#: Identity keys that may change on resume: they do not change the sequence of parameter
-#: updates (cadence, I/O, placement, compilation, which checkpoint is called best).
-RESUME_MAY_CHANGE = frozenset({
-    "train.log_every", "train.checkpoint_every", "train.keep_checkpoints", "train.async_checkpoint",
-    "train.compile", "train.device", "train.num_threads", "train.best_metric", "train.best_mode",
-})  # fmt: skip
 
 
 def rotation(directory: Path, keep: int) -> list[Path]:
@@ -128,14 +132,30 @@ def load(path: Path) -> dict[str, Any]:
 
 # -- writing ----------------------------------------------------------------------------------
 class _HashingWriter:
+    """Hashes what torch.save writes. torch turns an exception raised here into a vague
+    RuntimeError ("unexpected pos ..."), so the real OSError is kept to be re-raised."""
+
     def __init__(self, fh: BinaryIO) -> None:
         self.fh, self.digest, self.size = fh, hashlib.sha256(), 0
+        self.error: OSError | None = None
 
     def write(self, data: bytes) -> int:
-        self.fh.write(data)
+        try:
+            self.fh.write(data)
+        except OSError as err:
+            self.error = err
+            raise
         self.digest.update(data)
         self.size += len(data)
         return len(data)
+
+    def save(self, state: dict[str, Any]) -> None:
+        try:
+            torch.save(state, self)  # type: ignore[arg-type]
+        except RuntimeError:
+            if self.error is not None:
+                raise self.error from None
+            raise
 
     def flush(self) -> None:
         self.fh.flush()
@@ -149,6 +169,27 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _cleanup_on_failure(tmp: Path, target: Path) -> Iterator[None]:
+    """A failed write removes its temp file (freeing the space it took, so the ledger can still
+    record why) and leaves `target` and the older checkpoints as they were."""
+    try:
+        yield
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CheckpointWriteError(
+                f"no space left on the volume while writing checkpoint {target} ({os.strerror(err.errno)}); "
+                "the previous checkpoints are intact",
+                hint="free space on the volume (or use a larger one), then resume the run with --resume RUN",
+            ) from None
+        if isinstance(err, OSError):
+            raise CheckpointWriteError(
+                f"cannot write checkpoint {target}: {err.strerror}; the previous checkpoints are intact"
+            ) from None
+        raise
+
+
 def write(state: dict[str, Any], targets: list[Path]) -> tuple[str, int]:
     """Write `state` atomically to targets[0], rotating targets[0] -> targets[1] -> ...
 
@@ -156,9 +197,9 @@ def write(state: dict[str, Any], targets: list[Path]) -> tuple[str, int]:
     """
     path = targets[0]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with _cleanup_on_failure(tmp, path), open(tmp, "wb") as fh:
         writer = _HashingWriter(fh)
-        torch.save(state, writer)  # type: ignore[arg-type]
+        writer.save(state)
         fh.flush()
         os.fsync(fh.fileno())
     for older, newer in zip(reversed(targets[1:]), reversed(targets[:-1]), strict=True):
@@ -171,11 +212,22 @@ def write(state: dict[str, Any], targets: list[Path]) -> tuple[str, int]:
 
 def copy(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    with _cleanup_on_failure(tmp, dst):
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
     os.replace(tmp, dst)
     _fsync_dir(dst.parent)
+
+
+def remove_stale_temps(directory: Path) -> list[Path]:
+    """Delete temp files of earlier writers (a process killed mid-write leaves one behind).
+    One process writes a run's checkpoints at a time, so any temp file not ours is stale."""
+    mine = f".{os.getpid()}.tmp"
+    stale = [p for p in directory.glob(".*.tmp") if not p.name.endswith(mine)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 @dataclass
@@ -217,6 +269,7 @@ class Checkpointer:
     def __init__(self, run_dir: Path, ledger: Any, *, keep: int, async_write: bool) -> None:
         self.run_dir, self.dir = run_dir, run_dir / "checkpoints"
         self.dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.dir)
         self.ledger, self.keep = ledger, keep
         self._pool = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
@@ -281,25 +334,6 @@ def newest_valid(
             hint="restore a checkpoint from a copy, or start a new run under another name",
         )
     return None
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        out.update(_flatten(v, key + ".") if isinstance(v, dict) and v else {key: v})
-    return out
-
-
-def config_differences(
-    saved: dict[str, Any], current: dict[str, Any]
-) -> list[tuple[str, Any, Any]]:
-    """(key, checkpoint value, current value) for identity keys that differ and must not."""
-    a, b = _flatten(saved), _flatten(current)
-    keys = sorted(set(a) | set(b))
-    return [
-        (k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k) and k not in RESUME_MAY_CHANGE
-    ]
 
 
 def check_config(state: dict[str, Any], experiment: Any, path: Path) -> None:
