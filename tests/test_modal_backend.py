@@ -169,9 +169,7 @@ def test_no_token_exits_5_fast_with_the_fix(modal_fake, modal_exp) -> None:
     for args in (["launch", str(modal_exp())], ["doctor", "--backend", "modal"]):
         t = time.monotonic()
         res = run(modal_fake, *args, env=env)
-        assert (
-            time.monotonic() - t < 2.0 + 1.5
-        )  # the bound is 2 s; the rest is interpreter start-up
+        assert time.monotonic() - t < 2.0  # the whole process, start-up included (~0.4 s here)
         assert res.code == 5 and "modal token new" in (res.stderr + res.stdout), res.stderr
         assert "Traceback" not in res.stderr
     assert modal_fake.calls() == []

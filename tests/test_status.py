@@ -236,3 +236,15 @@ def test_ledger_reader_lists_events(ticker_experiment) -> None:
     tw("wait", "ev", "--timeout", "60", "--interval", "0.2")
     events = [e["event"] for e in LedgerReader(LocalBackend(), "trainward", "ev").events()]
     assert events[0] == "start" and events[-1] == "finish" and "checkpoint" in events
+
+
+def test_plot_draws_loss_and_validation_curves(ticker_experiment, tmp_path: Path) -> None:
+    cfg = ticker_experiment(name="plotme", steps=30, interval=0.01)
+    tw("launch", str(cfg), "--run-name", "plotme")
+    tw("wait", "plotme", "--timeout", "60", "--interval", "0.2")
+    out = tmp_path / "curves.png"
+    res = tw("status", "plotme", "--plot", str(out), "--json")
+    assert res.code == 0, res.stderr
+    assert res.json()["links"]["plot"] == str(out)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a real figure, two panels

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -78,7 +79,7 @@ def main(ctx: Any) -> dict[str, Any]:
 def evaluate(checkpoint: Any, data_dir: Any, *, games: Any = None) -> dict[str, Any]:
     """A sweep `validation.evaluate` plug-in: deterministic per-game, per-side scores that
     grow with the checkpoint's step and the run's `params.skill` (read from the checkpoint)."""
-    state = json.loads(open(checkpoint, "rb").read())
+    state = json.loads(Path(checkpoint).read_bytes())
     skill = float(state.get("skill", 0.0))
     per_game = {}
     for g in games or range(4):
