@@ -255,10 +255,11 @@ def _sync_data(
     if not data.source:
         return None
     src = exp.resolve(data.source)
-    if not src.is_dir() and data.generate:
+    if data.generate:  # idempotent: completes a missing or half-written dataset, skips the rest
         from .train.synth import generate_dataset
 
-        note(f"generating {data.generate.games} synthetic games into {src}")
+        if not src.is_dir():
+            note(f"generating {data.generate.games} synthetic games into {src}")
         generate_dataset(
             src, games=data.generate.games, frames=data.generate.frames, seed=data.generate.seed
         )
