@@ -415,3 +415,89 @@ def test_sweep_spawns_every_call_from_one_app(modal_fake, project: Path, tmp_pat
     res = run(modal_fake, "sweep", "deploy", "msw", "--to", str(tmp_path / "w"), "--json")
     assert res.code == 0, res.stderr
     assert res.json()["run"] == "msw-strong" and (tmp_path / "w" / "champ.pt").exists()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_incremental_push_sends_exactly_the_changed_file(
+    modal_fake, tmp_path: Path, version: int
+) -> None:
+    from tests.test_datasync import make_dataset, rewrite_same_size
+
+    modal_fake.set_volume_version("default", version)
+    src = tmp_path / "ds"
+    make_dataset(src, 200)
+    args = (
+        "data",
+        "push",
+        str(src),
+        "--volume",
+        "dvol",
+        "--to",
+        "datasets/inc",
+        "--backend",
+        "modal",
+        "--json",
+    )
+    first = run(modal_fake, *args)
+    assert first.code == 0, first.stderr
+    assert first.json()["uploaded_files"] == 200
+    before = modal_fake.bytes_uploaded()
+    changed = src / "part-3" / "f-0123.bin"
+    rewrite_same_size(changed)
+    second = run(modal_fake, *args)
+    assert second.code == 0, second.stderr
+    doc = second.json()
+    assert doc["uploaded_files"] == 1 and doc["paths"]["changed"] == ["part-3/f-0123.bin"]
+    after = modal_fake.bytes_uploaded()
+    new_uploads = after["files"][len(before["files"]) :]
+    data_files = [
+        f for f in new_uploads if not f["path"].rsplit("/", 1)[-1].startswith(".")
+    ]  # not the manifest or lease
+    assert [f["path"] for f in data_files] == ["datasets/inc/part-3/f-0123.bin"]
+    sent = after["total"] - before["total"]
+    assert (
+        changed.stat().st_size <= sent < changed.stat().st_size + 200_000
+    )  # the file, plus the manifest
+    third = run(modal_fake, *args)
+    assert third.json()["uploaded_files"] == 0 and third.json()["up_to_date"]
+
+
+def test_launch_prices_from_the_workspace_rates(modal_fake, modal_exp) -> None:
+    modal_fake.set_billing_rates(
+        {"gpu.a100-80gb": "0.001", "cpu.core": "0.00001", "memory.gib": "0.000001"}
+    )
+    cfg = modal_exp(name="priced", gpu="A100-80GB:2", timeout="1h", retries=0)
+    res = run(modal_fake, "launch", str(cfg), "--run-name", "priced", "--json")
+    assert res.code == 0, res.stderr
+    cost = res.json()["plan"]["cost"]
+    assert cost["price_source"] == "modal-billing-rates"
+    assert cost["price_per_hour"] == pytest.approx(2 * 3.6 + 2 * 0.036 + 8 * 0.0036, abs=1e-3)
+    st = status(modal_fake, "priced")
+    assert st["cost"]["source"] == "modal-billing-rates"  # recorded at launch, reported by status
+    run(modal_fake, "stop", "priced", "--yes")
+    offline = run(
+        modal_fake, "launch", str(cfg), "--dry-run", "--json"
+    )  # a dry run makes no remote call
+    assert offline.json()["cost"]["price_source"].startswith("table")
+
+
+def test_cli_json_is_read_in_both_key_styles() -> None:
+    from trainward.backends.modal import cli_field
+
+    old = {
+        "App ID": "ap-1",
+        "Description": "run",
+        "State": "deployed",
+        "Created at": "2026-01-01 00:00:00+00:00",
+    }
+    new = {
+        "app_id": "ap-1",
+        "description": "run",
+        "state": "deployed",
+        "created_at": "2026-01-01 00:00:00+00:00",
+    }
+    for row in (old, new):
+        assert cli_field(row, "app_id") == "ap-1" and cli_field(row, "description") == "run"
+        assert cli_field(row, "state") == "deployed" and cli_field(row, "created_at").startswith(
+            "2026"
+        )

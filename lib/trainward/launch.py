@@ -170,7 +170,10 @@ def plan_launch(
     )
     wandb_id = wandb_id or secrets.token_hex(4)
     wb = exp.wandb
-    cost = pricing.estimate(exp, exp.backend, expected_s=expected_seconds(exp, registry, reader))
+    live = reader.live_rates() if reader is not None else None
+    cost = pricing.estimate(
+        exp, exp.backend, expected_s=expected_seconds(exp, registry, reader), live_rates=live
+    )
     resume = None
     if req.resume:
         src_run, ckpt = parse_resume(req.resume)

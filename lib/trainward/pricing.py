@@ -8,6 +8,7 @@ rate per GPU-hour; CPU and memory are charged on top per core-hour and GiB-hour.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,6 +44,34 @@ class Price:
         return asdict(self)
 
 
+def parse_live_rates(raw: dict[str, Any]) -> dict[str, float]:
+    """`modal billing rates --json` -> USD per hour by GPU type (and "cpu", "memory").
+
+    The workspace's keys name the resource (e.g. "gpu.h100", "gpu.a100-80gb", "cpu.core",
+    "memory.gib"); values are USD per second (a value of 0.05 or more is taken to be
+    per hour already). Keys that name nothing we price are ignored."""
+    out: dict[str, float] = {}
+    by_len = sorted(GPU_PER_HOUR, key=len, reverse=True)
+    for key, value in raw.items():
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            continue
+        per_hour = rate * 3600 if rate < 0.05 else rate
+        norm = key.upper().replace("_", "-")
+        gpu = next(
+            (g for g in by_len if re.search(rf"(^|[^A-Z0-9]){re.escape(g)}($|[^A-Z0-9])", norm)),
+            None,
+        )
+        if gpu:
+            out.setdefault(gpu, per_hour)
+        elif "CPU" in norm:
+            out["cpu"] = per_hour
+        elif "MEM" in norm:
+            out["memory"] = per_hour
+    return out
+
+
 def price_for(exp: Experiment, backend: str, live_rates: dict[str, float] | None = None) -> Price:
     """The hourly price of one run of `exp` on `backend`."""
     gpu = exp.resources.gpu
@@ -50,12 +79,15 @@ def price_for(exp: Experiment, backend: str, live_rates: dict[str, float] | None
         return Price(exp.price_per_hour, "config", gpu)
     if backend == "local":
         return Price(0.0, "local (your own machine)", gpu)
-    base = exp.resources.cpu * CPU_CORE_PER_HOUR + exp.resources.memory / 1024 * MEMORY_GIB_PER_HOUR
+    live = live_rates or {}
+    cpu_rate, mem_rate = live.get("cpu", CPU_CORE_PER_HOUR), live.get("memory", MEMORY_GIB_PER_HOUR)
+    base = exp.resources.cpu * cpu_rate + exp.resources.memory / 1024 * mem_rate
     if not gpu:
-        return Price(round(base, 4), f"table ({TABLE_DATE}, CPU only)", None)
+        source = "modal-billing-rates" if "cpu" in live else f"table ({TABLE_DATE})"
+        return Price(round(base, 4), f"{source}, CPU only", None)
     kind, count = gpu.split(":")[0], gpu_count(gpu)
-    if live_rates and kind in live_rates:
-        return Price(round(live_rates[kind] * count + base, 4), "modal-billing-rates", gpu)
+    if kind in live:
+        return Price(round(live[kind] * count + base, 4), "modal-billing-rates", gpu)
     return Price(round(GPU_PER_HOUR[kind] * count + base, 4), f"table ({TABLE_DATE})", gpu)
 
 

@@ -173,6 +173,10 @@ class ReadOnlyBackend(VolumeReader, Protocol):
         """Doctor checks for this backend: reachability, the volume, the secrets (by name)."""
         ...
 
+    def live_rates(self) -> dict[str, float] | None:
+        """The account's own prices, USD per hour by GPU type, when the backend can read them."""
+        ...
+
 
 @runtime_checkable
 class Backend(ReadOnlyBackend, VolumeWriter, Protocol):
@@ -195,6 +199,7 @@ READ_VERBS = frozenset(
         "state",
         "logs",
         "checks",
+        "live_rates",
     }
 )
 

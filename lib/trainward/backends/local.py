@@ -287,7 +287,9 @@ class LocalBackend:
         if proc is None:
             if self._spec_age(pdir) <= spawn_grace_s():
                 return ComputeState("pending", reason="the supervisor is starting")
-            return ComputeState("lost", reason="the supervisor never started (its launcher died before the spawn)")
+            return ComputeState(
+                "lost", reason="the supervisor never started (its launcher died before the spawn)"
+            )
         pid = proc.get("pid")
         if pid_alive(pid):
             return ComputeState(
@@ -346,6 +348,10 @@ class LocalBackend:
                 "ended_at": time.time(),
             }
             atomic_write(pdir / "exit.json", json.dumps(doc).encode())
+
+    def live_rates(self) -> dict[str, float] | None:
+        """Local runs cost nothing we can price."""
+        return None
 
     # -- doctor -------------------------------------------------------------------------------
     def checks(self, *, volume: str | None, secrets: Sequence[Secret] = ()) -> list[Check]:

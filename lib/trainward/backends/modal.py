@@ -77,15 +77,12 @@ def declaration_for(
 
 
 def cli_field(row: dict[str, Any], *names: str) -> Any:
-    """A field of a modal CLI JSON row in either key style ("App ID" before 1.5, "app_id" after)."""
+    """A field of a modal CLI JSON row in either key style ("App ID", "Created at" before 1.5;
+    "app_id", "created_at" after): keys are compared lower-cased with spaces as underscores."""
+    norm = {str(k).strip().lower().replace(" ", "_"): v for k, v in row.items()}
     for name in names:
-        for key in (
-            name,
-            name.replace("_", " ").title().replace("Id", "ID"),
-            name.replace("_", " ").title(),
-        ):
-            if key in row:
-                return row[key]
+        if name in norm:
+            return norm[name]
     return None
 
 
@@ -652,6 +649,20 @@ class ModalBackend:
             lambda: modal.FunctionCall.from_id(fc_id).cancel(terminate_containers=True),
             f"cancelling {fc_id}",
         )
+
+    def live_rates(self) -> dict[str, float] | None:
+        """The workspace's own prices (`modal billing rates --json`, modal >= 1.5.4), USD per
+        hour; None when they cannot be read (the price table is used, and the report says so)."""
+        from ..pricing import parse_live_rates
+
+        try:
+            raw = json.loads(
+                self._cli("billing", "rates", "--json", timeout=min(self.timeout, 20)) or "{}"
+            )
+        except (TrainwardError, ValueError):
+            return None
+        rates = parse_live_rates(raw) if isinstance(raw, dict) else {}
+        return rates or None
 
     # -- doctor and prices --------------------------------------------------------------------
     def checks(self, *, volume: str | None, secrets: Sequence[Secret] = ()) -> list[Check]:

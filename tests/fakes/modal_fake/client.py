@@ -137,6 +137,10 @@ class ModalFake:
         """Make the next ``count`` RPCs (from any client) fail with gRPC ``status``."""
         self._post("/control/fail_next", {"count": count, "status": status})
 
+    def set_billing_rates(self, rates: dict[str, str]) -> None:
+        """Replace the workspace price list (`modal billing rates`), USD per second by key."""
+        self._post("/control/billing_rates", rates)
+
     def set_image_build(self, delay_s: float = 0.0, fail: str | None = None) -> None:
         self._post("/control/image_build", {"delay_s": delay_s, "fail": fail})
 

@@ -39,6 +39,19 @@ class ImageBuild:
     fail: str | None = None
 
 
+DEFAULT_BILLING_RATES = {
+    "gpu.h100": "0.001097",
+    "gpu.a100-80gb": "0.000694",
+    "gpu.a100-40gb": "0.000583",
+    "gpu.l40s": "0.000542",
+    "gpu.a10g": "0.000306",
+    "gpu.l4": "0.000222",
+    "gpu.t4": "0.000164",
+    "cpu.core": "0.0000131",
+    "memory.gib": "0.00000222",
+}
+
+
 class Fake:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -53,6 +66,8 @@ class Fake:
         self.recorder = Recorder()
         self.faults = Faults()
         self.image_build = ImageBuild()
+        # What `modal billing rates` answers: USD per second, keyed as the workspace's list is.
+        self.billing_rates: dict[str, str] = dict(DEFAULT_BILLING_RATES)
         self.grpc_url = ""
         self.http_url = ""
         self.runner: Runner  # set by the server once it is built

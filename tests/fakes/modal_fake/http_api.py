@@ -15,6 +15,7 @@ Control (JSON; see README.md and client.py)::
     POST /control/unavailable      {"seconds": s}: every RPC answers UNAVAILABLE for s seconds
     POST /control/fail_next        {"count": n, "status": "UNAVAILABLE"}: the next n RPCs fail so
     POST /control/image_build      {"delay_s": s, "fail": null | "message"}
+    POST /control/billing_rates    {"gpu.h100": "0.001097", ...} (what `modal billing rates` answers)
     POST /control/kill_container   {"target": fc-/ap-/ta- id or app name}
     GET  /control/volume_dir?name= host directory of a volume's files
     POST /control/volume_version   {"name": name | "default", "version": 1 | 2}
@@ -82,6 +83,7 @@ class HttpApi:
                 web.post("/control/unavailable", self.unavailable),
                 web.post("/control/fail_next", self.fail_next),
                 web.post("/control/image_build", self.image_build),
+                web.post("/control/billing_rates", self.set_billing_rates),
                 web.post("/control/kill_container", self.kill_container),
                 web.get("/control/volume_dir", self.volume_dir),
                 web.post("/control/volume_version", self.volume_version),
@@ -161,6 +163,10 @@ class HttpApi:
             )
         self.fake.faults.fail_next, self.fake.faults.fail_status = int(body["count"]), status
         return web.json_response({"count": self.fake.faults.fail_next, "status": status.name})
+
+    async def set_billing_rates(self, request: web.Request) -> web.Response:
+        self.fake.billing_rates = {str(k): str(v) for k, v in (await request.json()).items()}
+        return web.json_response(self.fake.billing_rates)
 
     async def image_build(self, request: web.Request) -> web.Response:
         body = await request.json()

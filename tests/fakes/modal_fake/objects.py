@@ -100,6 +100,22 @@ class ObjectService:
             environment_name=secret.environment,
         )
 
+    # ---- workspace ------------------------------------------------------------------------
+    async def WorkspaceNameLookup(
+        self, req: Empty, ctx: CallContext
+    ) -> api_pb2.WorkspaceNameLookupResponse:
+        return api_pb2.WorkspaceNameLookupResponse(
+            workspace_name="fake-workspace", username="fake-user"
+        )
+
+    async def WorkspaceBillingRates(
+        self, req: api_pb2.WorkspaceBillingRatesRequest, ctx: CallContext
+    ) -> api_pb2.WorkspaceBillingRatesResponse:
+        """Per-second rates, as `modal billing rates` reports a workspace's own price list."""
+        rates = dict(self.fake.billing_rates)
+        lines = [f"{k}: ${v}/s" for k, v in sorted(rates.items())]
+        return api_pb2.WorkspaceBillingRatesResponse(rates=rates, formatted="\n".join(lines))
+
     async def SecretList(
         self, req: api_pb2.SecretListRequest, ctx: CallContext
     ) -> api_pb2.SecretListResponse:
