@@ -144,6 +144,8 @@ def test_resume_same_run_continues_from_its_checkpoint(ticker_experiment) -> Non
     cfg = ticker_experiment(name="again", steps=12, interval=0.01)
     tw("launch", str(cfg), "--run-name", "again")
     tw("wait", "again", "--timeout", "60", "--interval", "0.2")
+    backend = LocalBackend()  # `wait` returns only once the process has ended, not just the ledger
+    assert not backend.state(backend.find_run("again")).active
     res = tw(
         "launch", str(cfg), "--run-name", "again", "--resume", "again", "--set", "params.steps=20"
     )
@@ -190,7 +192,9 @@ def test_proc_files_record_identity(ticker_experiment) -> None:
 def test_wait_until_checkpoint_files_and_lookup_by_id(ticker_experiment) -> None:
     cfg = ticker_experiment(name="ckw", steps=400, interval=0.02)
     assert tw("launch", str(cfg), "--run-name", "ckw").code == 0
-    res = tw("wait", "ckw", "--until", "checkpoint", "--timeout", "60", "--interval", "0.1", "--json")
+    res = tw(
+        "wait", "ckw", "--until", "checkpoint", "--timeout", "60", "--interval", "0.1", "--json"
+    )
     assert res.code == 0 and res.json()["checkpoints"]["latest"]["step"] >= 5
     assert res.json()["verdict"] == "running"  # it returned long before the end
     listing = tw("files", "ckw", "checkpoints", "--json").json()

@@ -10,12 +10,11 @@ keys that differ, and the plan notes when the project's git revision moved since
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import jsonl, paths
 from .config import Experiment
 from .errors import NotFound, UsageError
 
@@ -32,27 +31,13 @@ def default_app(exp: Experiment) -> str:
 
 def record(result: dict[str, Any], *, experiment: str, git_sha: str | None) -> dict[str, Any]:
     rec = {**result, "experiment": experiment, "git_sha": git_sha, "deployed_at": time.time()}
-    deployments_file().parent.mkdir(parents=True, exist_ok=True)
-    with open(deployments_file(), "a") as fh:
-        fh.write(json.dumps(rec, default=str) + "\n")
+    jsonl.append(deployments_file(), rec)
     return rec
 
 
 def find(app: str) -> dict[str, Any] | None:
     """The latest deployment of `app` made from this machine."""
-    try:
-        lines = deployments_file().read_text().splitlines()
-    except FileNotFoundError:
-        return None
-    found = None
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if rec.get("app") == app:
-            found = rec
-    return found
+    return jsonl.latest(deployments_file(), "app", app)
 
 
 def check_launchable(

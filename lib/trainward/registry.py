@@ -14,7 +14,6 @@ under the lock, so two launches of one name can never both start a run.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 import uuid
@@ -23,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import jsonl, paths
 from .errors import RunNotFound, UsageError
 
 LAUNCHING = "launching"
@@ -64,20 +63,7 @@ class Registry:
 
     # -- reading ------------------------------------------------------------------------------
     def _lines(self) -> Iterator[dict[str, Any]]:
-        try:
-            fh = open(self.path, encoding="utf-8")  # noqa: SIM115
-        except FileNotFoundError:
-            return
-        with fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line from a killed writer: ignore it
-                if isinstance(rec, dict) and "run" in rec:
-                    yield rec
+        return (rec for rec in jsonl.read(self.path) if "run" in rec)
 
     def records(self) -> list[dict[str, Any]]:
         """The current record of every run, oldest launch first."""
@@ -133,13 +119,7 @@ class Registry:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _append(self, rec: dict[str, Any]) -> None:
-        line = (json.dumps(rec, default=str, separators=(",", ":")) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        jsonl.append(self.path, rec, fsync=True)
 
     def claim(
         self,

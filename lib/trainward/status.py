@@ -484,9 +484,11 @@ def wait_for(
     deadline = clock() + timeout
     while True:
         s = reader.read(run)
-        reached = s.verdict in TERMINAL_VERDICTS or (
-            until == "checkpoint" and bool(s.checkpoints.get("latest"))
-        )
+        # A run that says it finished is waited for until its process (container) has ended
+        # too, so that what comes next (a resume of the same run) does not find it still up.
+        winding_down = (s.compute or {}).get("state") in ("running", "pending")
+        ended = s.verdict in TERMINAL_VERDICTS and not (winding_down and s.verdict == "finished")
+        reached = ended or (until == "checkpoint" and bool(s.checkpoints.get("latest")))
         if reached or clock() >= deadline:
             return s
         progress(s)

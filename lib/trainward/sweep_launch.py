@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import jsonl, paths
 from .backends.base import Backend, ReadOnlyBackend
 from .config import gpu_count
 from .errors import RunNotFound, UsageError
@@ -31,19 +31,7 @@ def sweeps_file() -> Path:
 
 
 def find_sweep(name: str) -> dict[str, Any] | None:
-    try:
-        lines = sweeps_file().read_text().splitlines()
-    except FileNotFoundError:
-        return None
-    found = None
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if rec.get("sweep") == name:
-            found = rec
-    return found
+    return jsonl.latest(sweeps_file(), "sweep", name)
 
 
 def plan_sweep(
@@ -182,9 +170,7 @@ def start_sweep(
         "launched_at": time.time(),
         "file": plan["file"],
     }
-    sweeps_file().parent.mkdir(parents=True, exist_ok=True)
-    with open(sweeps_file(), "a") as fh:
-        fh.write(json.dumps(rec) + "\n")
+    jsonl.append(sweeps_file(), rec)
     return rec
 
 
