@@ -123,7 +123,9 @@ def test_empty_registry_latest(tw_home: Path) -> None:
 def test_resolve_by_backend_id(tmp_path: Path) -> None:
     reg = Registry(tmp_path / "runs.jsonl")
     rec = reg.claim({"run": "m", "backend": "modal"})
-    reg.update(rec, state=LAUNCHED, ids={"app_id": "ap-" + "a" * 22, "function_call_id": "fc-" + "b" * 22})
+    reg.update(
+        rec, state=LAUNCHED, ids={"app_id": "ap-" + "a" * 22, "function_call_id": "fc-" + "b" * 22}
+    )
     assert reg.resolve("ap-" + "a" * 22)["run"] == "m"
     assert reg.resolve("fc-" + "b" * 22)["run"] == "m"
     with pytest.raises(RunNotFound):

@@ -65,6 +65,8 @@ def test_preempted_container_resumes_from_the_newest_checkpoint(modal_fake, proj
     from tests.test_modal_backend import run as mrun
 
     cfg = tiny_experiment(project, "pre", backend="modal", volume="tw-vol", code_dir=str(REPO))
+    text = cfg.read_text().replace("epochs: 2", "epochs: 8")  # long enough to be killed mid-run
+    cfg.write_text(text)
     res = mrun(modal_fake, "launch", str(cfg), "--run-name", "pre", "--json", timeout=180)
     assert res.code == 0, res.stderr
     call = res.json()["ids"]["function_call_id"]
@@ -73,9 +75,11 @@ def test_preempted_container_resumes_from_the_newest_checkpoint(modal_fake, proj
         st = json.loads(mrun(modal_fake, "status", "pre", "--json").stdout)
         return (st["checkpoints"].get("latest") or {}).get("step", 0)
 
-    wait_for(lambda: checkpointed() >= 12, 180, interval=0.5, what="two checkpoints")
+    wait_for(lambda: checkpointed() >= 6, 180, interval=0.3, what="a checkpoint")
     killed_after = checkpointed()
     assert modal_fake.kill_container(call)
+    st = json.loads(mrun(modal_fake, "status", "pre", "--json").stdout)
+    assert st["progress"]["step"] < st["progress"]["steps_total"], "the kill must land mid-run"
     res = mrun(
         modal_fake, "wait", "pre", "--json", "--interval", "1", "--timeout", "240", timeout=300
     )
