@@ -1,0 +1,30 @@
+"""The Modal backend: the only package that imports `modal` (always inside functions).
+
+backend.py   ModalBackend: launch (detached), deploy, sweeps, state, logs, stop, checks
+volumes.py   volume verbs (SDK; Volumes v1 and v2)
+client.py    bounded SDK and CLI calls, errors translated, token checks
+support.py   declarations, CLI JSON in both key styles, retries, call outcomes
+executor.py  the sweep controller's executor inside a sweep's app
+"""
+
+from .backend import ModalBackend
+from .executor import ModalExecutor
+from .support import (
+    call_outcome,
+    cli_field,
+    declaration_for,
+    find_script,
+    live_call,
+    retry_unavailable,
+)
+
+__all__ = [
+    "ModalBackend",
+    "ModalExecutor",
+    "call_outcome",
+    "cli_field",
+    "declaration_for",
+    "find_script",
+    "live_call",
+    "retry_unavailable",
+]

@@ -1,0 +1,345 @@
+"""The Modal backend: detached runs, volumes, secrets, state and logs through the real modal client.
+
+The only library module that imports `modal`, always inside functions. Every remote call is
+bounded (`TRAINWARD_MODAL_TIMEOUT`, default 60 s): the client retries a dead address for
+about a minute, and an agent must never wait on that. A missing token is reported before
+any network I/O, with the fix (`modal token new`).
+
+Launch loads the project's Modal declarations (`scripts/modal_train.py`) with the run's
+declaration in TRAINWARD_MODAL_DECL, starts a *detached* app named after the run, spawns
+`run_spec` and returns the app and function-call ids at once. An interrupt during the image
+build stops the app (nothing was spawned: "not launched"); once the call exists, an
+interrupt cannot kill it. Where the modal CLI's JSON is parsed, both the pre-1.5 key style
+("App ID", "State") and the 1.5+ style ("app_id", "state") are accepted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ...config import Secret
+from ...errors import NotFound, RemoteUnavailable, TrainwardError
+from ...registry import RunExists
+from ..base import Check, ComputeState, LaunchSpec, RunHandle
+from .support import (
+    ACTIVE_APP_STATES,
+    TOKEN_FIX,
+    call_outcome,
+    cli_field,
+    declaration_for,
+    epoch_of,
+    find_script,
+    live_call,
+    retry_unavailable,
+)
+from .volumes import ModalVolumes
+
+
+class ModalBackend(ModalVolumes):
+    """Detached runs on Modal: launch, deploy, sweeps, state, logs, stop, doctor checks."""
+
+    def apps(self) -> list[dict[str, Any]]:
+        """`modal app list --json`, normalised to app_id / description / state / created_at."""
+        rows = json.loads(self._cli("app", "list", "--json") or "[]")
+        return [
+            {
+                "app_id": cli_field(r, "app_id"),
+                "description": cli_field(r, "description", "name"),
+                "state": str(cli_field(r, "state") or "").lower(),
+                "created_at": cli_field(r, "created_at"),
+                "stopped_at": cli_field(r, "stopped_at"),
+                "tasks": cli_field(r, "tasks"),
+            }
+            for r in rows
+        ]
+
+    def _app(self, run: str, app_id: str | None = None) -> dict[str, Any] | None:
+        rows = [
+            a
+            for a in self.apps()
+            if (app_id and a["app_id"] == app_id) or (not app_id and a["description"] == run)
+        ]
+        return rows[0] if rows else None
+
+    def find_run(self, run: str) -> RunHandle | None:
+        row = self._app(run)
+        return RunHandle(self.name, run, {"app_id": row["app_id"]}) if row else None
+
+    def _load_declarations(self, decl: dict[str, Any]) -> Any:
+        script = find_script(decl.get("code_dir"))
+        os.environ["TRAINWARD_MODAL_DECL"] = json.dumps(decl, sort_keys=True)
+        try:
+            spec = importlib.util.spec_from_file_location("modal_train", script)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["modal_train"] = module
+            spec.loader.exec_module(module)
+        finally:
+            os.environ.pop("TRAINWARD_MODAL_DECL", None)
+        return module
+
+    def deploy(
+        self,
+        experiment: dict[str, Any],
+        *,
+        code_dir: str,
+        app: str | None = None,
+        web: bool = False,
+    ) -> dict[str, Any]:
+        """Publish the training app persistently (`modal deploy`): launches then spawn from it."""
+        decl = declaration_for(experiment, code_dir=code_dir, app=app, web=web)
+        module = self._load_declarations(decl)
+        self._require_token()
+        try:
+            module.app.deploy(name=decl["app"])
+        except Exception as err:
+            raise self._translate(err, f"deploying {decl['app']}") from None
+        return {"app": decl["app"], "app_id": module.app.app_id, "declaration": decl}
+
+    def _spawn_deployed(self, spec: LaunchSpec, app_name: str) -> RunHandle:
+        import modal
+
+        def spawn() -> dict[str, Any]:
+            call = modal.Function.from_name(
+                app_name, "run_spec", environment_name=self.environment
+            ).spawn(spec.worker_spec)
+            return {
+                "function_call_id": call.object_id,
+                "deployed_app": app_name,
+                "dashboard_url": call.get_dashboard_url(),
+            }
+
+        ids = self._call(spawn, f"spawning {spec.run} from the deployed app {app_name}")
+        row = self._app(app_name)
+        return RunHandle(self.name, spec.run, {**ids, "app_id": row["app_id"] if row else None})
+
+    def launch(self, spec: LaunchSpec) -> RunHandle:
+        """Start a detached app named after the run, spawn run_spec, return at once.
+        With `spec.deployed_app`, spawn from that deployed app instead (no image build).
+
+        While Modal is unreachable *before the app exists*, the launch is retried (bounded by
+        TRAINWARD_MODAL_RETRY_S, default 60 s): nothing can have started, so a retry cannot
+        double-launch. A failure after the app exists is reported, never retried."""
+        self._require_token()
+        if spec.deployed_app:
+            return self._spawn_deployed(spec, spec.deployed_app)
+        bound = float(os.environ.get("TRAINWARD_MODAL_RETRY_S", "60"))
+        return retry_unavailable(
+            lambda: self._launch_once(spec),
+            bound_s=bound,
+            what=f"launching {spec.run}",
+            retryable=lambda err: bool(err.details.get("before_app")),
+        )
+
+    def _launch_once(self, spec: LaunchSpec) -> RunHandle:
+        try:
+            row = self._app(spec.run)
+        except RemoteUnavailable as err:
+            err.details["before_app"] = True
+            raise
+        if row and row["state"] in ACTIVE_APP_STATES:
+            raise RunExists(
+                f"a Modal app named '{spec.run}' is already {row['state']} ({row['app_id']})",
+                hint=f"pick another --run-name, or check it: trainward status {spec.run}",
+            )
+        decl = declaration_for(
+            spec.worker_spec["experiment"],
+            code_dir=str(spec.code_dir or os.getcwd()),
+            timeout_s=spec.timeout_s,
+        )
+        module = self._load_declarations(decl)
+        ids: dict[str, Any] = {"app_name": spec.run}
+        try:
+            with module.app.run(detach=True, name=spec.run):
+                ids["app_id"] = module.app.app_id
+                call = module.run_spec.spawn(spec.worker_spec)
+                ids["function_call_id"] = call.object_id
+                ids["dashboard_url"] = module.app.get_dashboard_url()
+        except TrainwardError:
+            raise
+        except Exception as err:
+            translated = self._translate(err, f"launching {spec.run}")
+            if isinstance(translated, TrainwardError):
+                translated.details["before_app"] = not (
+                    ids.get("app_id") or getattr(module.app, "app_id", None)
+                )
+                if "app_id" in ids and "function_call_id" not in ids:
+                    translated.hint = (
+                        f"the app {ids['app_id']} was created but the spawn failed; "
+                        f"check it with `trainward status {spec.run}` before launching again"
+                    )
+            raise translated from None
+        if "function_call_id" not in ids:
+            raise TrainwardError(f"the launch of {spec.run} was interrupted before the run started")
+        return RunHandle(self.name, spec.run, ids)
+
+    def launch_sweep(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """One detached app named after the sweep; its controller spawns every member and
+        validation job from inside it (never one client per config)."""
+        self._require_token()
+        first = next(iter(plan["members"].values()))
+        decl = declaration_for(
+            first["experiment"],
+            code_dir=first["worker_spec"]["code_dir"],
+            timeout_s=max(m["timeout_s"] for m in plan["members"].values()),
+        )
+        module = self._load_declarations(decl)
+        ids: dict[str, Any] = {}
+        try:
+            with module.app.run(detach=True, name=plan["sweep"]):
+                ids["app_id"] = module.app.app_id
+                ids["function_call_id"] = module.sweep_controller.spawn(plan).object_id
+        except TrainwardError:
+            raise
+        except Exception as err:
+            raise self._translate(err, f"starting sweep {plan['sweep']}") from None
+        return ids
+
+    def state(self, handle: RunHandle) -> ComputeState:
+        row = self._app(handle.run, handle.ids.get("app_id"))
+        app_state = row["state"] if row else "unknown"
+        detail = {
+            "app_id": handle.ids.get("app_id"),
+            "app_state": app_state,
+            "dashboard_url": handle.ids.get("dashboard_url"),
+            "function_call_id": handle.ids.get("function_call_id"),
+        }
+        fc_id = handle.ids.get("function_call_id")
+        if not fc_id:
+            state = (
+                "running"
+                if app_state in ACTIVE_APP_STATES
+                else "stopped"
+                if app_state == "stopped"
+                else "unknown"
+            )
+            return ComputeState(state, detail=detail)
+        fc_id, outcome = live_call(fc_id, self._call_outcome)
+        detail["function_call_id"] = fc_id
+        state = outcome["state"]
+        if state == "running" and app_state == "stopped":
+            state = "stopped"
+        return ComputeState(
+            state,
+            exit_code=outcome.get("exit_code"),
+            reason=outcome.get("reason"),
+            detail=detail,
+            started_at=epoch_of(row, "created_at"),
+            ended_at=epoch_of(row, "stopped_at"),
+        )
+
+    def _call_outcome(self, fc_id: str) -> dict[str, Any]:
+        return self._call(lambda: call_outcome(fc_id), f"reading call {fc_id}")
+
+    def logs(self, handle: RunHandle, *, tail: int = 100) -> str:
+        """`modal app logs APP_ID` fetches and exits (modal >= 1.4); we keep the last `tail` lines."""
+        app_id = handle.ids.get("app_id")
+        if not app_id:
+            return ""
+        lines = self._cli("app", "logs", app_id, timeout=max(self.timeout, 30)).splitlines()
+        return "\n".join(lines[-tail:])
+
+    def stop(self, handle: RunHandle) -> None:
+        """Stop the run's own app; a run spawned from a deployed app shares it, so only its call
+        (and that call's continuation) is cancelled."""
+        if handle.ids.get("deployed_app"):
+            self._cancel_call(handle.ids["function_call_id"])
+            return
+        app_id = handle.ids.get("app_id") or (self.find_run(handle.run) or handle).ids.get("app_id")
+        if not app_id:
+            raise NotFound(f"no Modal app found for run '{handle.run}'")
+        self._cli("app", "stop", "--yes", app_id)
+
+    def _cancel_call(self, fc_id: str) -> None:
+        import modal
+
+        fc_id, _ = live_call(fc_id, self._call_outcome)
+        self._call(
+            lambda: modal.FunctionCall.from_id(fc_id).cancel(terminate_containers=True),
+            f"cancelling {fc_id}",
+        )
+
+    def live_rates(self) -> dict[str, float] | None:
+        """The workspace's own prices (`modal billing rates --json`, modal >= 1.5.4), USD per
+        hour; None when they cannot be read (the price table is used, and the report says so)."""
+        from ...pricing import parse_live_rates
+
+        try:
+            raw = json.loads(
+                self._cli("billing", "rates", "--json", timeout=min(self.timeout, 20)) or "{}"
+            )
+        except (TrainwardError, ValueError):
+            return None
+        rates = parse_live_rates(raw) if isinstance(raw, dict) else {}
+        return rates or None
+
+    # -- doctor and prices --------------------------------------------------------------------
+    def checks(self, *, volume: str | None, secrets: Sequence[Secret] = ()) -> list[Check]:
+        present = self.token_present()
+        out = [
+            Check(
+                "modal:token",
+                present,
+                "a token is configured (its value is not shown)" if present else "no Modal token",
+                None if present else TOKEN_FIX,
+                code=5,
+            )
+        ]
+        if not present:
+            return out
+        started = time.monotonic()
+        try:
+            self.volume_exists("trainward-doctor-probe")
+            out.append(
+                Check(
+                    "modal:reachable",
+                    True,
+                    f"answered in {1000 * (time.monotonic() - started):.0f} ms",
+                )
+            )
+        except TrainwardError as err:
+            out.append(Check("modal:reachable", False, err.message, err.hint or TOKEN_FIX, code=5))
+            return out
+        if volume:
+            ok = self.volume_exists(volume)
+            out.append(
+                Check(
+                    f"volume:{volume}",
+                    ok,
+                    "exists" if ok else "does not exist (launch creates it)",
+                    None if ok else f"modal volume create {volume}",
+                    level="error" if ok else "warning",
+                )
+            )
+        out += [self._secret_check(s) for s in secrets]
+        return out
+
+    def _secret_check(self, secret: Secret) -> Check:
+        import modal
+
+        def hydrate() -> None:
+            modal.Secret.from_name(
+                secret.name, required_keys=secret.required_keys, environment_name=self.environment
+            ).hydrate()
+
+        keys = " ".join(f"{k}=..." for k in secret.required_keys) or "KEY=..."
+        try:
+            self._call(hydrate, f"checking secret {secret.name}")
+        except TrainwardError as err:
+            return Check(
+                f"secret:{secret.name}",
+                False,
+                err.message,
+                f"modal secret create {secret.name} --from-dotenv .env   (a .env holding {keys}; "
+                "never put the value on the command line)",
+            )
+        detail = "exists" + (
+            f" with {', '.join(secret.required_keys)}" if secret.required_keys else ""
+        )
+        return Check(f"secret:{secret.name}", True, detail)

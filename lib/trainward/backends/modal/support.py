@@ -1,0 +1,159 @@
+"""Plain helpers of the Modal backend: declarations, CLI JSON, bounded retries, call outcomes."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ...errors import RemoteUnavailable, UsageError
+
+T = TypeVar("T")
+ACTIVE_APP_STATES = (
+    "running",
+    "deployed",
+    "detached",
+    "ephemeral",
+    "initializing",
+    "deploying",
+    "detached_disconnected",
+)
+APP_ID_RE = re.compile(r"ap-[A-Za-z0-9]{22}")
+TOKEN_FIX = "modal token new   (or export MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)"
+
+
+def declaration_for(
+    experiment: dict[str, Any],
+    *,
+    code_dir: str,
+    timeout_s: int | None = None,
+    app: str | None = None,
+    web: bool = False,
+) -> dict[str, Any]:
+    """What sizes the Modal functions: only infrastructure, so changing epochs or lr never
+    changes the image or the functions (deploy once, launch many)."""
+    res = experiment["resources"]
+    return {
+        "app": app or f"trainward-{experiment['name']}",
+        "volume": experiment["volume"],
+        "secrets": [
+            {"name": s["name"], "required_keys": list(s.get("required_keys") or [])}
+            for s in experiment["secrets"]
+        ],
+        "gpu": res["gpu"],
+        "cpu": res["cpu"],
+        "memory": res["memory"],
+        "timeout": int(timeout_s or res["timeout"]),
+        "retries": res["retries"],
+        "code_dir": code_dir,
+        "validate_cpu": 4.0,
+        "web": web,
+    }
+
+
+def cli_field(row: dict[str, Any], *names: str) -> Any:
+    """A field of a modal CLI JSON row in either key style ("App ID", "Created at" before 1.5;
+    "app_id", "created_at" after): keys are compared lower-cased with spaces as underscores."""
+    norm = {str(k).strip().lower().replace(" ", "_"): v for k, v in row.items()}
+    for name in names:
+        if name in norm:
+            return norm[name]
+    return None
+
+
+def epoch_of(row: dict[str, Any] | None, key: str) -> float | None:
+    """A CLI timestamp ("2026-11-23 04:39:26+00:00") as epoch seconds."""
+    from datetime import datetime
+
+    raw = (row or {}).get(key)
+    try:
+        return datetime.fromisoformat(str(raw)).timestamp() if raw else None
+    except ValueError:
+        return None
+
+
+def find_script(code_dir: str | None) -> Path:
+    """The project's Modal declarations file."""
+    candidates = [os.environ.get("TRAINWARD_MODAL_SCRIPT")]
+    if code_dir:
+        candidates.append(str(Path(code_dir) / "scripts" / "modal_train.py"))
+    candidates.append(str(Path(__file__).resolve().parents[4] / "scripts" / "modal_train.py"))
+    for c in candidates:
+        if c and Path(c).is_file():
+            return Path(c)
+    raise UsageError(
+        "no Modal declarations file (scripts/modal_train.py) found",
+        hint="copy scripts/modal_train.py from the trainward repository into your project",
+    )
+
+
+def call_outcome(fc_id: str) -> dict[str, Any]:
+    """What `FunctionCall.get(timeout=0)` says: running, finished (with the result), failed, stopped."""
+    import modal
+    import modal.exception as mx
+
+    try:
+        result = modal.FunctionCall.from_id(fc_id).get(timeout=0)
+    except mx.FunctionTimeoutError as err:
+        return {"state": "failed", "reason": f"the attempt hit its timeout: {err}"}
+    except (TimeoutError, mx.TimeoutError):
+        return {"state": "running"}
+    except mx.RemoteError as err:  # "App ... was stopped", "Function call ... was cancelled"
+        stopped = any(word in str(err).lower() for word in ("was stopped", "was cancelled"))
+        return {"state": "stopped" if stopped else "failed", "reason": str(err)}
+    except mx.InputCancellation as err:
+        return {"state": "stopped", "reason": f"cancelled: {err}"}
+    except (mx.ConnectionError, mx.AuthError, mx.NotFoundError):
+        raise
+    except Exception as err:  # the function's own exception, re-raised by the client
+        return {"state": "failed", "reason": f"{type(err).__name__}: {err}"}
+    if isinstance(result, dict) and result.get("status") == "failed":
+        return {
+            "state": "failed",
+            "reason": result.get("reason"),
+            "exit_code": result.get("exit_code"),
+        }
+    return {"state": "finished", **(result if isinstance(result, dict) else {})}
+
+
+def live_call(
+    fc_id: str, outcome: Callable[[str], dict[str, Any]] = call_outcome
+) -> tuple[str, dict[str, Any]]:
+    """Follow a run's chain of continuation calls to the newest one, and its outcome."""
+    for _ in range(1000):
+        result = outcome(fc_id)
+        if result.get("status") != "continue" or not result.get("next_call"):
+            return fc_id, result
+        fc_id = result["next_call"]
+    return fc_id, result
+
+
+def retry_unavailable(
+    fn: Callable[[], T],
+    *,
+    bound_s: float,
+    what: str,
+    retryable: Callable[[RemoteUnavailable], bool] = lambda err: True,
+) -> T:
+    """Call `fn`, retrying RemoteUnavailable (when `retryable`) with backoff for `bound_s`."""
+    deadline = time.monotonic() + bound_s
+    delay = 1.0
+    while True:
+        try:
+            return fn()
+        except RemoteUnavailable as err:
+            if not retryable(err) or time.monotonic() + delay > deadline:
+                if retryable(err):
+                    err.message = f"{err.message} (still failing after {bound_s:.0f} s of retries)"
+                raise
+            print(
+                f"[trainward] {what}: Modal unavailable; retrying in {delay:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
