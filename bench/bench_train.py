@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def make_trainer(config: Path, volume: Path, run: str, sets: list[str]) -> Any:
     """The real Trainer for `config` (with --set style overrides) on a scratch volume."""
-    from trainward.config import Overrides, load_experiment
+    from trainward.config import load_experiment
+    from trainward.overrides import Overrides
     from trainward.train import parallel
     from trainward.train.loop import Trainer
     from trainward.worker import build_context

@@ -174,8 +174,9 @@ def train(
     resume: str = "",
 ) -> dict[str, Any]:
     """The runbook's entry: `modal run --detach scripts/modal_train.py::train --config ...`."""
-    from trainward.config import Overrides, load_experiment
+    from trainward.config import load_experiment
     from trainward.launch import LaunchRequest, plan_launch, worker_spec
+    from trainward.overrides import Overrides
     from trainward.registry import Registry
 
     path = container_path(f"{REMOTE_ROOT}/{config}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trainward.config import Overrides, load_experiment, parse_gpu, parse_target
+from trainward.config import load_experiment
+from trainward.configvalues import parse_gpu, parse_target
 from trainward.errors import ConfigError
+from trainward.overrides import Overrides
 
 from tests.conftest import EXAMPLES, EXPERIMENTS, tw
 

@@ -68,7 +68,7 @@ def test_missing_wandb_module_is_a_ledger_warning(
     from trainward.worker import build_context
 
     monkeypatch.setitem(
-        sys.modules, "trainward.tracking.wandb", None
+        sys.modules, "trainward.tracking.wandb_logger", None
     )  # as if the module were absent
     exp = experiment_from_dict({"name": "nowandb", "wandb": {"project": "p", "mode": "offline"}})
     ctx = build_context(

@@ -20,7 +20,7 @@ from tests.fakes.wandb_fake.client import FAKE_API_KEY, REPO_ROOT, WandbFake, cl
 TRAINER = """
 import json, os, sys, time, urllib.request
 t0 = time.monotonic()
-from trainward.tracking.wandb import WandbLogger
+from trainward.tracking.wandb_logger import WandbLogger
 
 def fault(mode):
     body = json.dumps({"mode": mode, "status": 500}).encode()

@@ -1,4 +1,4 @@
-"""Experiment YAML -> validated dataclasses, CLI overrides, and a config hash stable under key order.
+"""Experiment YAML -> validated dataclasses (with CLI overrides applied) and a config hash stable under key order.
 
     name: smoke-cpu            # required
     backend: local             # local | modal
@@ -19,176 +19,37 @@ ancestor of the config file holding pyproject.toml or .git.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from .configvalues import (
+    Entrypoint,
+    Target,
+    check_name,
+    fraction,
+    non_negative,
+    parse_duration,
+    parse_entrypoint,
+    parse_gpu,
+    parse_target,
+    positive,
+)
 from .errors import ConfigError
+from .overrides import Overrides, apply_overrides
 from .schema import build, to_plain
 from .schema import field as cfield
 from .yamlsrc import load_yaml
-
-GPU_TYPES = (
-    "T4",
-    "L4",
-    "A10G",
-    "A10",
-    "L40S",
-    "A100",
-    "A100-40GB",
-    "A100-80GB",
-    "H100",
-    "H100!",
-    "H200",
-    "B200",
-)
-_GPU_RE = re.compile(r"^(?P<type>[A-Za-z0-9!-]+?)(?::(?P<count>\d+))?$")
-_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_TARGET_RE = re.compile(r"^\s*(>=|<=|>|<|==)?\s*(-?\d+(?:\.\d*)?(?:e-?\d+)?%?)\s*$")
-_ENTRY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-MAX_ATTEMPT_S = 24 * 3600
-
-
-def check_name(value: str) -> str:
-    if not _NAME_RE.match(value):
-        raise ValueError(
-            f"invalid name {value!r}: use lowercase letters, digits, '.', '_' or '-' "
-            "(at most 63 characters, starting with a letter or digit)"
-        )
-    return value
-
-
-def parse_gpu(value: str) -> str:
-    """Validate a GPU string such as `A100-80GB:1` or `H100:8`; returns the canonical form."""
-    match = _GPU_RE.match(value.strip())
-    canon = {t.upper(): t for t in GPU_TYPES}
-    if not match or match["type"].upper() not in canon:
-        raise ValueError(
-            f"invalid gpu {value!r}; expected TYPE[:COUNT] with TYPE one of {', '.join(GPU_TYPES)}"
-        )
-    count = int(match["count"] or 1)
-    if not 1 <= count <= 8:
-        raise ValueError(f"invalid gpu count {count} in {value!r}; expected 1 to 8")
-    return f"{canon[match['type'].upper()]}:{count}"
-
-
-def gpu_count(gpu: str | None) -> int:
-    return 0 if not gpu else int(gpu.split(":")[1])
-
-
-def parse_duration(value: int | str, cap: int | None = MAX_ATTEMPT_S) -> int:
-    """Seconds from an int or a string such as `30m`, `4h`, `1h30m`, `90s`."""
-    if isinstance(value, int):
-        seconds = value
-    else:
-        match = _DURATION_RE.match(value.strip())
-        if not value.strip() or not match:
-            raise ValueError(f"invalid duration {value!r}; use seconds or e.g. 30m, 4h, 1h30m")
-        h, m, s = (int(g or 0) for g in match.groups())
-        seconds = h * 3600 + m * 60 + s
-    if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be positive")
-    if cap is not None and seconds > cap:
-        raise ValueError(
-            f"timeout {value!r} must be at most 24h (Modal's per-attempt limit); set resources.max_runtime for longer runs"
-        )
-    return seconds
-
-
-def _positive(value: Any) -> Any:
-    if value <= 0:
-        raise ValueError(f"must be positive, got {value}")
-    return value
-
-
-def _non_negative(value: Any) -> Any:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-    return value
-
-
-def _fraction(value: float) -> float:
-    if not 0 < value < 1:
-        raise ValueError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class Target:
-    """A pass bar for a metric, written `>0.75`, `>=93%`, `<0.1`."""
-
-    op: str
-    value: float
-    text: str
-
-    def met(self, observed: float) -> bool:
-        ops = {
-            ">": observed > self.value,
-            ">=": observed >= self.value,
-            "<": observed < self.value,
-            "<=": observed <= self.value,
-            "==": observed == self.value,
-        }
-        return ops[self.op]
-
-
-def parse_target(text: str) -> Target:
-    match = _TARGET_RE.match(str(text))
-    if not match:
-        raise ValueError(f"invalid target {text!r}; write e.g. '>0.75', '>=93%' or '<0.1'")
-    raw = match[2]
-    value = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
-    return Target(op=match[1] or ">=", value=value, text=str(text).strip())
-
-
-@dataclass(frozen=True)
-class Entrypoint:
-    kind: Literal["builtin", "function", "command"]
-    target: str | None = None
-    command: tuple[str, ...] = ()
-
-    def to_plain(self) -> Any:
-        if self.kind == "builtin":
-            return "builtin"
-        if self.kind == "function":
-            return self.target
-        return {"command": list(self.command)}
-
-
-def parse_entrypoint(value: Any) -> Entrypoint:
-    import shlex
-
-    if value is None or value == "builtin":
-        return Entrypoint("builtin")
-    if isinstance(value, str):
-        if _ENTRY_RE.match(value):
-            return Entrypoint("function", target=value)
-        raise ValueError(
-            f"invalid entrypoint {value!r}; expected 'builtin', 'package.module:function' "
-            "or {command: 'python train.py ...'}"
-        )
-    if isinstance(value, dict) and set(value) == {"command"}:
-        cmd = value["command"]
-        argv = shlex.split(cmd) if isinstance(cmd, str) else cmd
-        if not argv or not all(isinstance(a, str) for a in argv):
-            raise ValueError("entrypoint.command must be a non-empty string or list of strings")
-        return Entrypoint("command", command=tuple(argv))
-    raise ValueError(f"invalid entrypoint {value!r}; expected a string or {{command: ...}}")
 
 
 @dataclass
 class Generate:
     """Generate the built-in synthetic replay dataset into data.source when it is missing."""
 
-    games: int = cfield(256, check=_positive)
-    frames: int = cfield(600, check=_positive)
+    games: int = cfield(256, check=positive)
+    frames: int = cfield(600, check=positive)
     seed: int = 0
 
 
@@ -210,37 +71,37 @@ class Train:
 
     arch: Literal["mlp", "gru", "transformer", "mamba2"] = "mamba2"
     size: Literal["small", "medium"] = "small"
-    epochs: int = cfield(1, check=_positive)
-    batch_size: int = cfield(64, check=_positive)
-    lr: float = cfield(3e-4, check=_positive)
-    weight_decay: float = cfield(0.01, check=_non_negative)
-    warmup_steps: int = cfield(20, check=_non_negative)
-    min_lr_ratio: float = cfield(0.1, check=_non_negative)
-    grad_clip: float = cfield(1.0, check=_non_negative)
-    window: int = cfield(16, check=_positive)
-    max_games: int | None = cfield(None, check=_positive)
-    val_fraction: float = cfield(0.1, check=_fraction)
+    epochs: int = cfield(1, check=positive)
+    batch_size: int = cfield(64, check=positive)
+    lr: float = cfield(3e-4, check=positive)
+    weight_decay: float = cfield(0.01, check=non_negative)
+    warmup_steps: int = cfield(20, check=non_negative)
+    min_lr_ratio: float = cfield(0.1, check=non_negative)
+    grad_clip: float = cfield(1.0, check=non_negative)
+    window: int = cfield(16, check=positive)
+    max_games: int | None = cfield(None, check=positive)
+    val_fraction: float = cfield(0.1, check=fraction)
     seed: int = 0
     bf16: bool = False
     compile: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int | None = cfield(None, check=_positive)
-    log_every: int = cfield(10, check=_positive)
-    checkpoint_every: int = cfield(200, check=_positive)
-    keep_checkpoints: int = cfield(2, check=_positive)
+    num_threads: int | None = cfield(None, check=positive)
+    log_every: int = cfield(10, check=positive)
+    checkpoint_every: int = cfield(200, check=positive)
+    keep_checkpoints: int = cfield(2, check=positive)
     async_checkpoint: bool = False
     best_metric: str = "val_metric/action_change_acc"
     best_mode: Literal["max", "min"] = "max"
-    max_steps: int | None = cfield(None, check=_positive)
+    max_steps: int | None = cfield(None, check=positive)
 
 
 @dataclass
 class Resources:
     gpu: str | None = cfield(None, check=parse_gpu)
-    cpu: float = cfield(2.0, check=_positive)
-    memory: int = cfield(8192, check=_positive)  # MiB
+    cpu: float = cfield(2.0, check=positive)
+    memory: int = cfield(8192, check=positive)  # MiB
     timeout: int | str = cfield(4 * 3600, check=parse_duration)  # per attempt
-    retries: int = cfield(2, check=_non_negative)
+    retries: int = cfield(2, check=non_negative)
     max_runtime: int | str | None = cfield(None, check=lambda v: parse_duration(v, cap=None))
 
 
@@ -271,7 +132,7 @@ class Experiment:
     secrets: list[Any] = field(default_factory=list)
     wandb: Wandb = field(default_factory=Wandb)
     targets: dict[str, str] = field(default_factory=dict)
-    price_per_hour: float | None = cfield(None, check=_non_negative)
+    price_per_hour: float | None = cfield(None, check=non_negative)
     code_dir: str | None = None
     # Where the file came from (not part of the schema; set by the loader).
     source_file: str | None = field(default=None, metadata={"internal": True})
@@ -413,66 +274,6 @@ def project_root(config_file: Path) -> Path:
         if (parent / "pyproject.toml").exists() or (parent / ".git").exists():
             return parent
     return config_file.resolve().parent
-
-
-# -- overrides ------------------------------------------------------------------------------
-
-
-@dataclass
-class Overrides:
-    """What the CLI can change on top of a file: `--epochs`, `--max-games` and `--set a.b=v`."""
-
-    epochs: int | None = None
-    max_games: int | None = None
-    sets: tuple[str, ...] = ()
-
-    def pairs(self) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        if self.epochs is not None:
-            out.append(("train.epochs", self.epochs))
-        if self.max_games is not None:
-            out.append(("train.max_games", self.max_games))
-        for item in self.sets:
-            out.append(parse_set(item))
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.pairs()}
-
-
-def parse_set(item: str) -> tuple[str, Any]:
-    """`train.lr=1e-3` -> ("train.lr", 0.001). The value is read as a YAML scalar."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key or not re.match(r"^[A-Za-z_][\w-]*(\.[\w/-]+)*$", key):
-        raise ConfigError(
-            f"invalid --set {item!r}; expected KEY.PATH=VALUE, e.g. train.lr=1e-3", file="--set"
-        )
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key, value
-
-
-def apply_overrides(data: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = copy.deepcopy(data)
-    for key, value in pairs:
-        node = out
-        parts = key.split(".")
-        for i, part in enumerate(parts[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            if not isinstance(nxt, dict):
-                raise ConfigError(
-                    f"cannot set {key}: {'.'.join(parts[: i + 1])} is not a mapping",
-                    file="--set",
-                    key=key,
-                )
-            node = nxt
-        node[parts[-1]] = value
-    return out
 
 
 # -- loading ---------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from typing import Any
 
 from . import datasync, pricing
 from .backends.base import Backend, LaunchSpec, ReadOnly, ReadOnlyBackend
-from .config import RESUME_MAY_CHANGE, Experiment, Overrides, check_name, config_differences
+from .config import RESUME_MAY_CHANGE, Experiment, config_differences
+from .configvalues import check_name
 from .errors import (
     EXIT_REMOTE,
     ConfigMismatch,
@@ -29,6 +30,7 @@ from .errors import (
     UsageError,
 )
 from .ledger import LedgerReader, run_path
+from .overrides import Overrides
 from .registry import LAUNCHED, NOT_LAUNCHED, Registry, RunExists
 
 

@@ -12,7 +12,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .config import Experiment, gpu_count
+from .config import Experiment
+from .configvalues import gpu_count
 
 TABLE_DATE = "2026-11"
 #: USD per GPU-hour (Modal on-demand list prices).

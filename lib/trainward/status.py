@@ -26,10 +26,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from .backends.base import ComputeState, ReadOnlyBackend, RunHandle
-from .config import parse_target
+from .configvalues import parse_target
 from .errors import NotFound, RemoteUnavailable, RunNotFound, TrainwardError
 from .ledger import LedgerReader
 from .registry import NOT_LAUNCHED, Registry
+from .tracking.join import apply_tracker
 
 STALE_AFTER_S = 600.0
 SCHEMA = 1
@@ -359,77 +360,6 @@ class StatusReader:
         apply_tracker(out, tr, has_ledger=bool(st), stale_after=self.stale_after, now=self.clock())
 
 
-def apply_tracker(
-    out: RunStatus, tr: Any, *, has_ledger: bool, stale_after: float, now: float
-) -> None:
-    """Join a W&B TrackerRun into a status; flag where W&B and the ledger disagree."""
-    out.tracker = tr.to_dict() if hasattr(tr, "to_dict") else dict(tr)
-    out.tracker.pop("history", None)
-    out.links["wandb"] = tr.url
-    out.metrics_source = "wandb+ledger" if has_ledger else "wandb"
-    wb_running = tr.state == "running"
-    if has_ledger:
-        ledger_running = out.state in ("running", "pending")
-        if wb_running != ledger_running:
-            out.disagreements.append(f"W&B says {tr.state}, the ledger says {out.state}")
-        wb_step = tr.summary.get("batch/step") or tr.last_step
-        if (
-            wb_step is not None
-            and out.progress.get("step") is not None
-            and abs(int(wb_step) - int(out.progress["step"])) > 1000
-        ):
-            out.disagreements.append(
-                f"W&B is at step {wb_step}, the ledger at {out.progress['step']}"
-            )
-        if out.verdict == "running" and tr.state in ("crashed", "failed", "finished"):
-            out.verdict, out.reason = (
-                "zombie",
-                f"the compute runs but W&B marked the run {tr.state}",
-            )
-        return
-    # W&B alone (status --wandb): judge by its state and the age of its last log.
-    out.state = tr.state
-    last = tr.summary.get("_timestamp")
-    since = now - float(last) if last else None
-    out.timing = {
-        "started_at": tr.created_at,
-        "runtime_s": tr.summary.get("_runtime"),
-        "last_log_at": last,
-        "since_last_log_s": round(since, 1) if since is not None else None,
-    }
-    out.latest = {k: v for k, v in tr.summary.items() if not k.startswith("_")}
-    out.validation = [r for r in tr.history if any(k.startswith("val_") for k in r)]
-    mapping = {
-        "finished": "finished",
-        "crashed": "failed",
-        "failed": "failed",
-        "killed": "stopped",
-        "preempted": "preempted",
-        "preempting": "preempted",
-    }
-    if wb_running:
-        stale = since is not None and since > stale_after
-        out.verdict = "stale" if stale else "running"
-        out.reason = f"nothing logged for {since / 60:.1f} min" if stale and since else None
-    else:
-        out.verdict = mapping.get(tr.state, tr.state)
-
-
-class LazyWandbReader:
-    """A W&B reader built on first use, so runs without W&B never import wandb."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self._kwargs = kwargs
-        self._reader: Any = None
-
-    def find(self, path: str, run: str | None = None) -> Any:
-        if self._reader is None:
-            from .tracking.wandb import WandbReader
-
-            self._reader = WandbReader(**self._kwargs)
-        return self._reader.find(path, run)
-
-
 def status_wandb(
     path: str, tracker: TrackerReader, *, stale_after: float = STALE_AFTER_S, clock: Any = time.time
 ) -> RunStatus:
@@ -465,53 +395,3 @@ def status_many(
                 RunStatus(run=rec["run"], verdict="unknown", reason=err.message, backend=backend)
             )
     return out
-
-
-TERMINAL_VERDICTS = ("finished", "failed", "stopped", "not-launched", "zombie")
-
-
-def wait_for(
-    reader: StatusReader,
-    run: str,
-    *,
-    until: str = "end",
-    timeout: float,
-    interval: float,
-    progress: Any = lambda s: None,
-    clock: Any = time.monotonic,
-) -> RunStatus:
-    """Poll a run's status until it ends (or, `until="checkpoint"`, has a checkpoint) or `timeout`."""
-    deadline = clock() + timeout
-    while True:
-        s = reader.read(run)
-        # A run that says it finished is waited for until its process (container) has ended
-        # too, so that what comes next (a resume of the same run) does not find it still up.
-        winding_down = (s.compute or {}).get("state") in ("running", "pending")
-        ended = s.verdict in TERMINAL_VERDICTS and not (winding_down and s.verdict == "finished")
-        reached = ended or (until == "checkpoint" and bool(s.checkpoints.get("latest")))
-        if reached or clock() >= deadline:
-            return s
-        progress(s)
-        time.sleep(interval)
-
-
-def check_waited(s: RunStatus, *, until: str, timeout: float) -> None:
-    """Raise RunFailed unless the wait ended the way the caller wanted."""
-    from .errors import RunFailed
-
-    if (
-        until == "checkpoint"
-        and s.checkpoints.get("latest")
-        and s.verdict not in ("failed", "zombie")
-    ):
-        return
-    if s.verdict not in TERMINAL_VERDICTS:
-        raise RunFailed(
-            f"run '{s.run}' is still {s.verdict} after {timeout:.0f} s",
-            hint=f"it goes on; check later with `trainward status {s.run}`",
-        )
-    if s.verdict != "finished":
-        raise RunFailed(
-            f"run '{s.run}' ended {s.verdict}: {s.reason or 'no reason recorded'}",
-            hint=f"see `trainward logs {s.run} --tail 100`",
-        )

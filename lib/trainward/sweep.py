@@ -26,17 +26,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import pricing
-from .config import (
-    Experiment,
-    Overrides,
-    apply_overrides,
-    check_name,
-    experiment_from_dict,
-    gpu_count,
-    parse_set,
-    project_root,
-)
+from .config import Experiment, experiment_from_dict, project_root
+from .configvalues import check_name, gpu_count
 from .errors import ConfigError, Refused, UsageError
+from .overrides import Overrides, apply_overrides, parse_set
 from .schema import build
 from .schema import field as cfield
 from .yamlsrc import load_yaml

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import jsonl, paths
 from .backends.base import Backend, ReadOnlyBackend
-from .config import gpu_count
+from .configvalues import gpu_count
 from .errors import RunNotFound, UsageError
 from .launch import LaunchRequest, _sync_data, expected_seconds, plan_launch, worker_spec
 from .ledger import atomic_write

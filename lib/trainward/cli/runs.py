@@ -11,13 +11,16 @@ import click
 from .. import report
 from ..backends import BACKENDS, get_backend, get_reader
 from ..backends.base import RunHandle
-from ..config import Overrides, load_experiment
+from ..config import load_experiment
 from ..errors import Refused, UsageError
 from ..launch import LaunchRequest, plan_launch
 from ..launch import launch as launch_run
+from ..overrides import Overrides
 from ..pull import pull_checkpoint, pull_folder
 from ..registry import Registry
-from ..status import LazyWandbReader, StatusReader, check_waited, wait_for
+from ..status import StatusReader
+from ..tracking.join import LazyWandbReader
+from ..waiting import check_waited, wait_for
 from ._common import emit, json_option, note
 from .progress import ProgressBar
 

@@ -1,1 +1,1 @@
-"""Experiment trackers. Only `tracking.wandb` talks to W&B, and it imports wandb lazily."""
+"""Experiment trackers. Only this package talks to W&B, and it imports wandb lazily."""

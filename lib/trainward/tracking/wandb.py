@@ -1,7 +1,8 @@
-"""W&B: read a run in two requests, and log to W&B without ever stopping training.
+"""W&B: read a run in two requests, whatever its length.
 
-This is the only trainward module that imports `wandb`, and it does so inside functions:
-`trainward --help` must not pay for it.
+The `tracking` package is the only place in trainward that imports `wandb` (this module,
+`wandb_logger` for writing, `wandb_support` for what both share), and it does so inside
+functions: `trainward --help` must not pay for it.
 
 Reading (`WandbReader.find`) costs the same whatever the run's length:
 
@@ -19,26 +20,27 @@ Time: wandb-core retries 429 and 5xx for minutes. `find` runs the check in a wor
 and gives up after `timeout` seconds (each request is also bounded by `Api(timeout=...)`),
 so it returns or raises `RemoteUnavailable` within `timeout` + about 1 s, plus the one-time
 `import wandb` (about 1 s). A missing key raises `AuthError` before any network I/O.
-
-Writing (`WandbLogger`) never raises on a W&B failure and never blocks for long: a failed
-`start` leaves an inactive logger whose calls do nothing, `finish` is bounded by its
-timeout, and what went wrong is kept in `warnings` for the ledger.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from trainward.errors import AuthError, RemoteUnavailable, RunNotFound, TrainwardError, UsageError
+from trainward.errors import RunNotFound, UsageError
 
-T = TypeVar("T")
+from .wandb_support import (
+    classify_error,
+    default_base_url,
+    no_answer,
+    resolve_api_key,
+    run_with_deadline,
+    stop_if,
+)
 
 DEFAULT_HISTORY_KEYS: tuple[str, ...] = (
     "_timestamp",
@@ -52,10 +54,6 @@ DEFAULT_HISTORY_KEYS: tuple[str, ...] = (
 CATEGORY_PREFIX = "val_action/cat_"  # per-category accuracy keys, found in the run's summary
 EPOCH_SAMPLES = 10_000  # per-epoch rows; a run with more validations than this is sampled
 PROGRESS_SAMPLES = 500  # rows when the run has only per-step keys so far
-DEFAULT_BASE_URL = "https://api.wandb.ai"
-KEY_HINT = "run `wandb login`, or set WANDB_API_KEY to a key for this W&B host"
-MODES = ("online", "offline", "disabled")
-EXIT_UPLOAD_TIMEOUT = 60.0  # wandb's finish_timeout: a crashed trainer still exits
 
 
 @dataclass
@@ -99,7 +97,7 @@ class WandbReader:
     @property
     def base_url(self) -> str:
         if self._base_url is None:
-            self._base_url = _default_base_url()
+            self._base_url = default_base_url()
         return self._base_url
 
     def find(self, path: str, run: str | None = None) -> TrackerRun:
@@ -114,7 +112,7 @@ class WandbReader:
         return run_with_deadline(
             lambda cancelled: self._check(entity, project, ref, key, cancelled),
             self.timeout,
-            on_timeout=lambda: _no_answer(self.base_url, what, self.timeout),
+            on_timeout=lambda: no_answer(self.base_url, what, self.timeout),
             classify=lambda e: classify_error(e, self.base_url),
         )
 
@@ -129,10 +127,10 @@ class WandbReader:
         api, requests = self._ensure_api(entity, key)
         api.flush()
         api.settings["entity"] = entity  # with it set, api.runs() sends no GetDefaultEntity
-        _stop_if(cancelled)
+        stop_if(cancelled)
         node = self._latest(api, entity, project, ref)
         requests += 1
-        _stop_if(cancelled)
+        stop_if(cancelled)
         summary = dict(node.summary_metrics)
         hkeys = getattr(node, "history_keys", None) or {}
         keys, samples = history_request(self.history_keys, summary, hkeys)
@@ -285,248 +283,3 @@ def _epoch(stamp: str | None) -> float | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-
-
-# --- credentials, deadlines and errors --------------------------------------------------
-
-
-def _default_base_url() -> str:
-    from wandb import env
-    from wandb.sdk import wandb_setup
-
-    return str(env.get_base_url(wandb_setup.singleton().settings.base_url) or DEFAULT_BASE_URL)
-
-
-def resolve_api_key(base_url: str, api_key: str | None = None) -> str | None:
-    """The key to use for `base_url`, from the argument, WANDB_API_KEY, .netrc or wandb's settings.
-
-    Returns None when wandb will authenticate with an identity token file instead. Raises
-    AuthError, without any network I/O, when there are no credentials or the key is malformed.
-    """
-    from wandb.errors import AuthenticationError
-    from wandb.sdk.lib import wbauth
-
-    try:
-        if api_key:
-            return str(wbauth.AuthApiKey(host=base_url, api_key=api_key).api_key)
-        auth = wbauth.authenticate_session(
-            host=base_url, source="trainward", prompt=False, update_session=False
-        )
-    except AuthenticationError as e:
-        raise AuthError(
-            f"the W&B credentials for {base_url} are not valid: {_redact(str(e), api_key)}",
-            hint=KEY_HINT,
-        ) from None
-    if auth is None:
-        raise AuthError(f"no W&B API key found for {base_url}", hint=KEY_HINT)
-    return str(auth.api_key) if isinstance(auth, wbauth.AuthApiKey) else None
-
-
-def _redact(text: str, *secrets: str | None) -> str:
-    for secret in (*secrets, os.environ.get("WANDB_API_KEY")):
-        if secret:
-            text = text.replace(secret, "<redacted>")
-    return text
-
-
-class _Cancelled(Exception):
-    """The caller gave up on this check; stop before sending another request."""
-
-
-def _stop_if(cancelled: threading.Event) -> None:
-    if cancelled.is_set():
-        raise _Cancelled
-
-
-def run_with_deadline(
-    work: Callable[[threading.Event], T],
-    seconds: float,
-    *,
-    on_timeout: Callable[[], Exception],
-    classify: Callable[[Exception], Exception] = lambda e: e,
-) -> T:
-    """Run `work` in a daemon thread; raise `on_timeout()` if it is not done within `seconds`.
-
-    wandb-core cannot be interrupted, so a late worker is left to end on its own (its
-    requests are bounded too); `work` gets an Event that is set when the caller gave up.
-    """
-    box: dict[str, Any] = {}
-    done, cancelled = threading.Event(), threading.Event()
-
-    def target() -> None:
-        try:
-            box["value"] = work(cancelled)
-        except BaseException as e:  # reported to the caller, never left to the thread
-            box["error"] = e
-        finally:
-            done.set()
-
-    threading.Thread(target=target, name="trainward-wandb", daemon=True).start()
-    if not done.wait(seconds):
-        cancelled.set()
-        raise on_timeout()
-    if "error" in box:
-        err = box["error"]
-        if isinstance(err, TrainwardError) or not isinstance(err, Exception):
-            raise err
-        raise classify(err) from err
-    return box["value"]
-
-
-def _no_answer(base_url: str, what: str, timeout: float) -> RemoteUnavailable:
-    return RemoteUnavailable(
-        f"W&B at {base_url} did not answer the check of {what} within {timeout:g}s"
-        " (down, hanging, or answering 429/5xx that wandb keeps retrying)",
-        hint="retry in a minute; check the network and WANDB_BASE_URL, or allow a longer timeout",
-    )
-
-
-def _http_status(exc: BaseException) -> int | None:
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        status = getattr(getattr(e, "response", None), "http_status", None)
-        if isinstance(status, int) and status:
-            return status
-        inner = getattr(e, "exc", None)
-        todo += [e.__cause__, e.__context__, inner if isinstance(inner, BaseException) else None]
-    return None
-
-
-def classify_error(exc: Exception, base_url: str) -> Exception:
-    """A wandb exception as our RemoteUnavailable/AuthError; anything else is left as it is."""
-    if not type(exc).__module__.startswith("wandb") and not isinstance(exc, OSError):
-        return exc
-    status = _http_status(exc)
-    detail = _first_line(exc)
-    if status in (401, 403):
-        return AuthError(f"W&B at {base_url} rejected the API key (HTTP {status})", hint=KEY_HINT)
-    if status == 429:
-        message, hint = "is rate-limiting (HTTP 429)", "wait a minute, then poll less often"
-    elif status and status >= 500:
-        message, hint = f"failed (HTTP {status}): {detail}", "W&B may be degraded; retry later"
-    elif status:
-        message = f"answered HTTP {status}: {detail}"
-        hint = "check WANDB_BASE_URL: it must be the API host (e.g. https://api.wandb.ai)"
-    else:
-        message, hint = f"failed: {detail}", "check the network and WANDB_BASE_URL; retry later"
-    return RemoteUnavailable(f"W&B at {base_url} {message}", hint=hint)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return _redact(text[0] if text else type(exc).__name__)[:300]
-
-
-# --- writing ----------------------------------------------------------------------------
-
-
-class WandbLogger:
-    """Logs a training run to W&B. A W&B failure never raises here and never stops training."""
-
-    def __init__(self, run: Any = None, *, online: bool = False, warnings: Sequence[str] = ()):
-        self._run = run
-        self.warnings: list[str] = list(warnings)
-        self.run_id: str | None = getattr(run, "id", None)
-        online = online and run is not None
-        self.url: str | None = run.url if online else None
-        self.path: str | None = f"{run.entity}/{run.project}/{run.id}" if online else None
-        self._failed: set[str] = set()
-
-    @property
-    def active(self) -> bool:
-        return self._run is not None
-
-    @classmethod
-    def start(
-        cls,
-        *,
-        project: str | None,
-        entity: str | None,
-        mode: str,
-        run_name: str,
-        config: dict[str, Any],
-        run_id: str | None = None,
-        dir: str | None = None,
-        init_timeout: float = 30.0,
-    ) -> WandbLogger:
-        """Start (or resume, with `run_id`) a W&B run; inactive, after a warning, on any failure.
-
-        Returns within about `init_timeout` s (a missing key: at once); never raises for W&B.
-        """
-        if mode not in MODES:
-            raise UsageError(f"W&B mode {mode!r} is not one of {', '.join(MODES)}")
-        if mode == "disabled":
-            return cls()
-        kwargs = dict(
-            project=project, entity=entity, mode=mode, name=run_name, config=config, dir=dir
-        )
-        kwargs.update(id=run_id, resume="allow" if run_id else None)
-        try:
-            if mode == "online":
-                resolve_api_key(_default_base_url())
-            run = run_with_deadline(
-                lambda _: _init(kwargs, init_timeout),
-                init_timeout + 15.0,
-                on_timeout=lambda: TimeoutError(
-                    f"wandb.init gave no answer in {init_timeout + 15:g}s"
-                ),
-            )
-        except Exception as e:
-            hint = f" ({e.hint})" if isinstance(e, TrainwardError) and e.hint else ""
-            warning = (
-                f"W&B {mode} init failed: {_first_line(e)}{hint}; training goes on without W&B"
-            )
-            return cls(warnings=[_warn(warning)])
-        return cls(run, online=mode == "online")
-
-    def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        self._call("log", lambda run: run.log(metrics, step=step))
-
-    def summary(self, values: dict[str, Any]) -> None:
-        self._call("summary", lambda run: run.summary.update(values))
-
-    def mark_preempting(self) -> None:
-        self._call("mark_preempting", lambda run: run.mark_preempting())
-
-    def finish(self, exit_code: int = 0, timeout: float = 30.0) -> None:
-        """Finish the run, waiting at most `timeout` s for the upload; never raises."""
-        run, self._run = self._run, None
-        if run is None:
-            return
-        try:
-            run_with_deadline(
-                lambda _: run.finish(exit_code=exit_code),
-                timeout,
-                on_timeout=lambda: TimeoutError(f"the upload was not done in {timeout:g}s"),
-            )
-        except Exception as e:
-            unsent = "unsent data stays in the wandb dir; `wandb sync` uploads it later"
-            self.warnings.append(_warn(f"W&B finish: {_first_line(e)}; {unsent}"))
-
-    def _call(self, what: str, fn: Callable[[Any], object]) -> None:
-        if self._run is None:
-            return
-        try:
-            fn(self._run)
-        except Exception as e:
-            if what not in self._failed:  # one warning per kind of call, not one per step
-                self._failed.add(what)
-                self.warnings.append(_warn(f"W&B {what} failed: {_first_line(e)}"))
-
-
-def _init(kwargs: dict[str, Any], init_timeout: float) -> Any:
-    import wandb
-
-    # finish_timeout bounds wandb's own exit-time upload when finish() was never called.
-    settings = wandb.Settings(init_timeout=init_timeout, finish_timeout=EXIT_UPLOAD_TIMEOUT)
-    return wandb.init(settings=settings, **kwargs)
-
-
-def _warn(message: str) -> str:
-    print(f"trainward: warning: {message}", file=sys.stderr, flush=True)
-    return message

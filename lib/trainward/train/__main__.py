@@ -108,8 +108,9 @@ def run_main(spec: dict[str, Any], volume_root: Path, deadline: float | None) ->
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from trainward.backends.local import LocalBackend
-    from trainward.config import Overrides, load_experiment
+    from trainward.config import load_experiment
     from trainward.errors import TrainwardError
+    from trainward.overrides import Overrides
 
     overrides = Overrides(epochs=args.epochs, max_games=args.max_games, sets=tuple(args.sets))
     try:

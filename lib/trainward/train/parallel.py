@@ -22,7 +22,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from trainward.config import Train, experiment_from_dict, gpu_count
+from trainward.config import Train, experiment_from_dict
+from trainward.configvalues import gpu_count
 from trainward.errors import UsageError
 from trainward.ledger import LedgerWriter, run_path
 from trainward.worker import RunContext

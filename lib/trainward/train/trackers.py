@@ -36,7 +36,7 @@ class NullTracker:
 
 
 class WandbTracker:
-    """A `trainward.tracking.wandb.WandbLogger`, with its warnings forwarded to the ledger."""
+    """A `trainward.tracking.wandb_logger.WandbLogger`, with its warnings forwarded to the ledger."""
 
     def __init__(self, logger: Any, ledger: Any) -> None:
         self.logger, self.ledger = logger, ledger
@@ -71,10 +71,10 @@ def start_tracker(ctx: RunContext) -> Tracker:
     if exp.wandb.mode == "disabled":
         return NullTracker()
     try:
-        from trainward.tracking.wandb import WandbLogger
+        from trainward.tracking.wandb_logger import WandbLogger
     except ImportError as err:
         ctx.ledger.warn(
-            f"W&B logging skipped: trainward.tracking.wandb is unavailable ({err}); metrics are in the ledger"
+            f"W&B logging skipped: trainward.tracking.wandb_logger is unavailable ({err}); metrics are in the ledger"
         )
         return NullTracker()
     try:
