@@ -12,7 +12,6 @@ from .. import report
 from ..backends import BACKENDS, get_backend, get_reader
 from ..backends.base import RunHandle
 from ..config import load_experiment
-from ..errors import Refused, UsageError
 from ..launch import LaunchRequest, plan_launch
 from ..launch import launch as launch_run
 from ..overrides import Overrides
@@ -384,23 +383,6 @@ def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> No
 @json_option
 def stop(run: str, yes: bool, as_json: bool) -> None:
     """Stop RUN (the only destructive run action). Needs the exact run name and --yes."""
-    if run == "latest" or run == "all":
-        raise UsageError(
-            f"stop needs an exact run name, not '{run}'", hint="see `trainward runs` for names"
-        )
-    rec = Registry().resolve(run)
-    if not yes:
-        raise Refused(
-            f"not stopping '{run}' without --yes",
-            hint=f"only if the user asked: trainward stop {run} --yes",
-        )
-    backend = get_backend(rec["backend"])
-    handle = RunHandle(rec["backend"], run, rec["ids"]) if rec.get("ids") else backend.find_run(run)
-    if handle is None:
-        raise UsageError(f"run '{run}' has no compute to stop (state {rec.get('state')})")
-    backend.stop(handle)
-    emit(
-        {"run": run, "stopped": True, "state": backend.state(handle).to_dict()},
-        as_json,
-        f"stopped {run}",
-    )
+    from ..stopping import stop_run
+
+    emit(stop_run(Registry(), get_backend, run, yes=yes), as_json, f"stopped {run}")
