@@ -9,7 +9,7 @@ import shlex
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.empty_pb2 import Empty
 from grpclib import GRPCError, Status
@@ -36,6 +36,17 @@ FAILURE = api_pb2.GenericResult.GENERIC_STATUS_FAILURE
 
 def _now_pb(ts: float | None = None) -> api_pb2.CreationInfo:
     return api_pb2.CreationInfo(created_at=ts or time.time(), created_by="modal-fake")
+
+
+def list_page(records: Iterable[Any], env: str, pagination: Any) -> list[Any]:
+    """Named records of `env`, newest first, paged as Modal's List calls are (ListPagination)."""
+    before = pagination.created_before or float("inf")
+    rows = sorted(
+        (r for r in records if r.name and r.environment == env and r.created_at < before),
+        key=lambda r: r.created_at,
+        reverse=True,
+    )
+    return rows[: pagination.max_objects] if pagination.max_objects else rows
 
 
 class ObjectService:
@@ -120,15 +131,7 @@ class ObjectService:
         self, req: api_pb2.SecretListRequest, ctx: CallContext
     ) -> api_pb2.SecretListResponse:
         env = self.fake.env_name(req.environment_name)
-        before = req.pagination.created_before or float("inf")
-        rows = sorted(
-            (s for s in self.fake.state.secrets.values() if s.name and s.environment == env),
-            key=lambda s: s.created_at,
-            reverse=True,
-        )
-        rows = [s for s in rows if s.created_at < before]
-        if req.pagination.max_objects:
-            rows = rows[: req.pagination.max_objects]
+        rows = list_page(self.fake.state.secrets.values(), env, req.pagination)
         items = [
             api_pb2.SecretListItem(
                 label=s.name,

@@ -20,7 +20,7 @@ from grpclib import GRPCError, Status
 from modal_proto import api_pb2
 
 from .ids import new_id
-from .objects import ANONYMOUS, CREATE_IF_MISSING, FAIL_IF_EXISTS
+from .objects import ANONYMOUS, CREATE_IF_MISSING, FAIL_IF_EXISTS, list_page
 from .router import CallContext
 from .state import VolumeRecord
 from .storage import BLOCK_SIZE, StorageError
@@ -78,15 +78,7 @@ class VolumeService:
         self, req: api_pb2.VolumeListRequest, ctx: CallContext
     ) -> api_pb2.VolumeListResponse:
         env = self.fake.env_name(req.environment_name)
-        before = req.pagination.created_before or float("inf")
-        rows = sorted(
-            (v for v in self.fake.state.volumes.values() if v.name and v.environment == env),
-            key=lambda v: v.created_at,
-            reverse=True,
-        )
-        rows = [v for v in rows if v.created_at < before]
-        if req.pagination.max_objects:
-            rows = rows[: req.pagination.max_objects]
+        rows = list_page(self.fake.state.volumes.values(), env, req.pagination)
         items = [
             api_pb2.VolumeListItem(
                 label=v.name,
