@@ -49,14 +49,14 @@ def timed(fn: Any) -> tuple[float, Any]:
 
 
 def push(src: Path) -> Any:
-    from trainward import datasync
     from trainward.backends.local import LocalBackend
+    from trainward.data import sync as datasync
 
     return datasync.push(LocalBackend(), src, "bench", "datasets/bench")
 
 
 def hash_cold(src: Path, scratch: Path, workers: int | None) -> float:
-    from trainward.filetree import HashCache, hash_tree
+    from trainward.data.tree import HashCache, hash_tree
 
     db = scratch / "cold.sqlite3"
     db.unlink(missing_ok=True)

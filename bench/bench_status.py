@@ -23,8 +23,8 @@ from pathlib import Path
 
 def build(home: Path, run: str, rows: int) -> None:
     from trainward.backends.local import LocalBackend
-    from trainward.ledger import LedgerWriter, run_path
-    from trainward.registry import LAUNCHED, Registry
+    from trainward.runs.ledger import LedgerWriter, run_path
+    from trainward.runs.registry import LAUNCHED, Registry
 
     backend = LocalBackend(home)
     backend.ensure_volume("bench")
@@ -60,8 +60,8 @@ def build(home: Path, run: str, rows: int) -> None:
 def time_status(run: str) -> float:
     from trainward.backends.base import ReadOnly
     from trainward.backends.local import LocalBackend
-    from trainward.registry import Registry
-    from trainward.status import StatusReader
+    from trainward.runs.registry import Registry
+    from trainward.runs.status import StatusReader
 
     t = time.perf_counter()
     s = StatusReader(Registry(), ReadOnly(LocalBackend())).read(run)

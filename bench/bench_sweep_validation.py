@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_sweep_validation.py [--runs 3] [--games 16] [--chunk 2] [--json OUT]
 
 Trains `--runs` tiny world models once (CPU), then scores every run on the same held-out
-games with `trainward.sweep_validate.run_job` jobs in a process pool of 1 and of 2 workers,
+games with `trainward.sweep.validate.run_job` jobs in a process pool of 1 and of 2 workers,
 alternating the two settings `--repeat` times. It prints the median wall times, the
 speedup, and the time per (run, game) evaluation used for the arithmetic in
 docs/benchmarks.md. One thread per worker (torch.set_num_threads(1)), as in a sweep.
@@ -88,7 +88,7 @@ def warm(_: int) -> int:
 
 
 def timed(volume: Path, jobs: list[dict], workers: int) -> float:
-    from trainward.sweep_validate import run_job
+    from trainward.sweep.validate import run_job
 
     with ProcessPoolExecutor(max_workers=workers, initializer=init_worker) as pool:
         list(pool.map(warm, range(workers * 4)))  # workers started and torch imported before timing
@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", dest="out")
     args = ap.parse_args()
-    from trainward.sweep_validate import evaluate_jobs
+    from trainward.sweep.validate import evaluate_jobs
 
     with tempfile.TemporaryDirectory() as tmp:
         volume, names, _ = train_runs(Path(tmp), args.runs, args.games)

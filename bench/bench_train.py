@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def make_trainer(config: Path, volume: Path, run: str, sets: list[str]) -> Any:
     """The real Trainer for `config` (with --set style overrides) on a scratch volume."""
-    from trainward.config import load_experiment
-    from trainward.overrides import Overrides
+    from trainward.config.experiment import load_experiment
+    from trainward.config.overrides import Overrides
+    from trainward.runs.worker import build_context
     from trainward.train import parallel
     from trainward.train.loop import Trainer
-    from trainward.worker import build_context
 
     exp = load_experiment(config, Overrides(sets=tuple(sets)))
     spec = {"run": run, "experiment": exp.to_dict(), "root": exp.root, "run_info": {"name": run}}

@@ -1,6 +1,6 @@
 """Modal declarations for trainward: image -> volume and secrets -> app -> functions.
 
-Nothing here trains: the functions call `trainward.worker`, the same code every backend
+Nothing here trains: the functions call `trainward.runs.worker`, the same code every backend
 runs. Three ways in:
 
     # the original runbook command (detached: the run survives this terminal)
@@ -70,7 +70,7 @@ def load_declaration() -> dict[str, Any]:
     if raw:
         return json.loads(raw)
     from trainward.backends.modal import declaration_for
-    from trainward.config import load_experiment
+    from trainward.config.experiment import load_experiment
 
     config = os.environ.get("TRAINWARD_CONFIG") or _config_from_argv() or DEFAULT_CONFIG
     root = Path(__file__).resolve().parent.parent
@@ -122,7 +122,7 @@ class AttemptFailed(Exception):
 
 def _run(spec: dict[str, Any]) -> dict[str, Any]:
     """One attempt of a run, re-entrant: reload, resume from the newest checkpoint, commit."""
-    from trainward.worker import run_attempt
+    from trainward.runs.worker import run_attempt
 
     volume.reload()
     project = str(container_path(REMOTE_ROOT))
@@ -174,10 +174,10 @@ def train(
     resume: str = "",
 ) -> dict[str, Any]:
     """The runbook's entry: `modal run --detach scripts/modal_train.py::train --config ...`."""
-    from trainward.config import load_experiment
-    from trainward.launch import LaunchRequest, plan_launch, worker_spec
-    from trainward.overrides import Overrides
-    from trainward.registry import Registry
+    from trainward.config.experiment import load_experiment
+    from trainward.config.overrides import Overrides
+    from trainward.runs.launch import LaunchRequest, plan_launch, worker_spec
+    from trainward.runs.registry import Registry
 
     path = container_path(f"{REMOTE_ROOT}/{config}")
     overrides = Overrides(
@@ -205,7 +205,7 @@ def train(
 )
 def validate(job: dict[str, Any]) -> dict[str, Any]:
     """A sweep's validation worker: evaluate checkpoints on held-out games (see trainward.sweep)."""
-    from trainward.sweep_validate import run_job
+    from trainward.sweep.validate import run_job
 
     volume.reload()
     project = str(container_path(REMOTE_ROOT))
@@ -226,7 +226,7 @@ def validate(job: dict[str, Any]) -> dict[str, Any]:
 def sweep_controller(plan: dict[str, Any]) -> dict[str, Any]:
     """A sweep's controller: spawns the members and validation jobs from this one app, merges."""
     from trainward.backends.modal import ModalExecutor
-    from trainward.sweep_run import Controller
+    from trainward.sweep.controller import Controller
 
     volume.reload()
     ctl = Controller(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trainward.config import load_experiment
-from trainward.configvalues import parse_gpu, parse_target
+from trainward.config.experiment import load_experiment
+from trainward.config.overrides import Overrides
+from trainward.config.values import parse_gpu, parse_target
 from trainward.errors import ConfigError
-from trainward.overrides import Overrides
 
 from tests.conftest import EXAMPLES, EXPERIMENTS, tw
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from trainward.backends.local import LocalBackend
 from trainward.cli.data import data
-from trainward.ledger import LedgerWriter, run_path
-from trainward.manifest import write_local_manifest
-from trainward.registry import LAUNCHED, Registry
+from trainward.data.manifest import write_local_manifest
+from trainward.runs.ledger import LedgerWriter, run_path
+from trainward.runs.registry import LAUNCHED, Registry
 
 from tests.conftest import REPO, tw, write_experiment
 from tests.test_datasync import make_dataset, rewrite_same_size

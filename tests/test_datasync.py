@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trainward import datasync, pushlease
 from trainward.backends.base import Backend, Progress
 from trainward.backends.local import LocalBackend
+from trainward.data import lease as pushlease
+from trainward.data import sync as datasync
+from trainward.data.manifest import MANIFEST, Manifest, loads
+from trainward.data.tree import HashCache, hash_tree
 from trainward.errors import NotFound, Refused, UsageError
-from trainward.filetree import HashCache, hash_tree
-from trainward.manifest import MANIFEST, Manifest, loads
 
 from tests.conftest import REPO, wait_for
 
@@ -165,7 +166,7 @@ def test_push_killed_mid_batch_resumes(tmp_path: Path, tw_home: Path) -> None:
     src, dest = tmp_path / "ds", "datasets/killed"
     make_dataset(src, 80)
     script = (
-        "import sys, time\nfrom pathlib import Path\nfrom trainward import datasync\n"
+        "import sys, time\nfrom pathlib import Path\nfrom trainward.data import sync as datasync\n"
         "from trainward.backends.local import LocalBackend\n"
         "class Slow(LocalBackend):\n"
         "    def upload_files(self, volume, files, *, progress=None):\n"

@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 import pytest
 from trainward.cli import cli
-from trainward.guard import check_shell
-from trainward.guardfile import Policy
+from trainward.guard.engine import check_shell
+from trainward.guard.policy import Policy
 
 from tests.conftest import REPO
 

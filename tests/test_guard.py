@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from trainward.cli.guard import guard
 from trainward.errors import ConfigError
-from trainward.guard import check_command, check_shell, hook_response, load_policy
-from trainward.guardfile import Policy, parse_policy
-from trainward.guardrules import CATEGORIES, VERDICTS, parse_modal_run
-from trainward.shellparse import ShellSyntaxError, parse
+from trainward.guard.engine import check_command, check_shell, hook_response, load_policy
+from trainward.guard.parse import ShellSyntaxError, parse
+from trainward.guard.policy import Policy, parse_policy
+from trainward.guard.rules import CATEGORIES, VERDICTS, parse_modal_run
 
 from tests.conftest import REPO, tw
 from tests.guard_corpus import CORPUS
@@ -112,7 +112,7 @@ def test_modal_run_flags_are_read_as_modal_reads_them(args: list[str]) -> None:
 
 def test_modal_run_has_the_options_the_guard_knows() -> None:
     from modal.cli.run import run
-    from trainward import guardrules
+    from trainward.guard import rules as guardrules
 
     flags = {o for p in run.params if getattr(p, "is_flag", False) for o in p.opts}
     values = {o for p in run.params if not getattr(p, "is_flag", False) for o in p.opts}
@@ -391,7 +391,7 @@ def test_guard_modules_import_nothing_heavy() -> None:
     code = (
         "import sys, trainward.cli.guard\n"
         "from trainward.guard import check_shell\n"
-        "from trainward.guardfile import Policy\n"
+        "from trainward.guard.policy import Policy\n"
         "check_shell('modal run x.py && nohup tail -f log &', policy=Policy())\n"
         "print(sorted({'torch', 'modal', 'wandb', 'numpy', 'yaml'} & set(sys.modules)))"
     )

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 from trainward.backends.local import LocalBackend
-from trainward.ledger import LedgerReader, LedgerWriter, run_path
+from trainward.runs.ledger import LedgerReader, LedgerWriter, run_path
 
 WRITER = """
 import sys
 from pathlib import Path
-from trainward.ledger import LedgerWriter
+from trainward.runs.ledger import LedgerWriter
 w = LedgerWriter.start(Path(sys.argv[1]), {"name": "torn"}, min_interval=0.0)
 for i in range(int(sys.argv[2])):
     w.log({"batch/loss": 1.0 / (i + 1), "pad": "x" * (i % 300)}, step=i)

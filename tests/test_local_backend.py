@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from trainward.backends.local import LocalBackend
 from trainward.errors import NotFound, UsageError
-from trainward.registry import Registry
+from trainward.runs.registry import Registry
 
 from tests.conftest import REPO, tw, wait_for
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from trainward.errors import RunNotFound
-from trainward.registry import LAUNCHED, LAUNCHING, NOT_LAUNCHED, Registry, RunExists
+from trainward.runs.registry import LAUNCHED, LAUNCHING, NOT_LAUNCHED, Registry, RunExists
 
 from tests.conftest import tw
 

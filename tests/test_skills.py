@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 from trainward import __version__
-from trainward import skills as skills_lib
 from trainward.errors import ConfigError, NotFound
-from trainward.skills import (
+from trainward.integrations import skills as skills_lib
+from trainward.integrations.skills import (
     MAX_BODY_LINES,
     SKILL_FILE,
     check_skill,

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from trainward.backends.base import ReadOnly
 from trainward.backends.local import LocalBackend
-from trainward.ledger import LedgerReader
-from trainward.registry import Registry
-from trainward.status import StatusReader
+from trainward.runs.ledger import LedgerReader
+from trainward.runs.registry import Registry
+from trainward.runs.status import StatusReader
 
 from tests.conftest import tw, wait_for
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from trainward.backends.base import ComputeState, ReadOnly, RunHandle
 from trainward.backends.local import LocalBackend
-from trainward.ledger import LedgerWriter, run_path
-from trainward.registry import Registry
-from trainward.report import render_status
-from trainward.status import StatusReader
+from trainward.cli.render import render_status
+from trainward.runs.ledger import LedgerWriter, run_path
+from trainward.runs.registry import Registry
+from trainward.runs.status import StatusReader
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = 1_760_000_000.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from trainward.backends.local import LocalBackend
-from trainward.ledger import LedgerWriter, run_path
+from trainward.runs.ledger import LedgerWriter, run_path
 
 from tests.conftest import tw
 

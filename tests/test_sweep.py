@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trainward.config import load_experiment
-from trainward.sweep import load_sweep, run_timeout
-from trainward.sweep_validate import merge, render
+from trainward.config.experiment import load_experiment
+from trainward.sweep.spec import load_sweep, run_timeout
+from trainward.sweep.validate import merge, render
 
 from tests.conftest import REPO, tw, wait_for, write_experiment
 

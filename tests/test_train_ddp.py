@@ -24,7 +24,7 @@ TOL = 1e-4
 SPAWN = """
 import json, sys
 from pathlib import Path
-from trainward.worker import build_context
+from trainward.runs.worker import build_context
 from trainward.train import loop, parallel
 spec = json.loads(sys.argv[1])
 ctx = build_context(spec, Path(sys.argv[2]), attempt=1)
@@ -80,7 +80,7 @@ def test_torchrun_two_processes_match_one(single: dict[str, Any]) -> None:
 
 def test_spawned_workers_match_one(single: dict[str, Any]) -> None:
     """The multi-GPU path (rank 0 here, ranks 1..N-1 spawned), exercised on CPU."""
-    from trainward.config import load_experiment
+    from trainward.config.experiment import load_experiment
 
     volume = single["volume"]
     exp = load_experiment(single["config"])

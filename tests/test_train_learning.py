@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from trainward.config import experiment_from_dict
+from trainward.config.experiment import experiment_from_dict
+from trainward.runs.worker import build_context
 from trainward.train import data, run_training
 from trainward.train.metrics import collect, summarize
 from trainward.train.models import build_model
-from trainward.worker import build_context
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 300

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainward.config import load_experiment
+from trainward.config.experiment import load_experiment
 from trainward.errors import ConfigMismatch, IntegrityError
 from trainward.train import checkpoint, data
 from trainward.train.actions import INDEX, NUM_ACTIONS

@@ -63,9 +63,9 @@ def test_wandb_down_does_not_stop_training(wandb_fake: WandbFake, tmp_path: Path
 def test_missing_wandb_module_is_a_ledger_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from trainward.config import experiment_from_dict
+    from trainward.config.experiment import experiment_from_dict
+    from trainward.runs.worker import build_context
     from trainward.train.trackers import NullTracker, start_tracker
-    from trainward.worker import build_context
 
     monkeypatch.setitem(
         sys.modules, "trainward.tracking.wandb_logger", None

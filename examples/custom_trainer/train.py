@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from trainward.ledger import open_run
+from trainward.runs.ledger import open_run
 
 
 def make_data(seed: int, n: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:

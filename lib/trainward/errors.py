@@ -60,8 +60,30 @@ class IntegrityError(TrainwardError):
     kind = "integrity"
 
 
+class ManifestError(IntegrityError):
+    """A data manifest is malformed or names a path outside its dataset."""
+
+    kind = "manifest"
+
+
+class CheckpointWriteError(TrainwardError):
+    """A checkpoint could not be written (a full disk, a read-only volume); earlier ones are intact."""
+
+    kind = "checkpoint-write"
+
+
 class RunFailed(TrainwardError):
     kind = "run-failed"
+
+
+class CommandFailed(RunFailed):
+    """A command entrypoint exited non-zero. `code` is its exit status."""
+
+    kind = "command-failed"
+
+    def __init__(self, code: int, argv: list[str], *, hint: str | None = None) -> None:
+        super().__init__(f"command {' '.join(argv)!r} exited with {code}", hint=hint)
+        self.code = code
 
 
 class UsageError(TrainwardError):
@@ -108,6 +130,12 @@ class ConfigError(UsageError):
 
 class ConfigMismatch(UsageError):
     kind = "config-mismatch"
+
+
+class RunExists(UsageError):
+    """A run (or sweep) of that name exists, or is being launched right now."""
+
+    kind = "run-exists"
 
 
 class Refused(TrainwardError):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from trainward.backends.local import LocalBackend
-from trainward.ledger import LedgerReader
-from trainward.registry import LAUNCHED, NOT_LAUNCHED, Registry
+from trainward.runs.ledger import LedgerReader
+from trainward.runs.registry import LAUNCHED, NOT_LAUNCHED, Registry
 
 from tests.conftest import REPO, tw
 

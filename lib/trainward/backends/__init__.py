@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import UsageError
-from .base import Backend, ReadOnly, ReadOnlyBackend
+from trainward.backends.base import Backend, ReadOnly, ReadOnlyBackend
+from trainward.errors import UsageError
 
 BACKENDS = ("local", "modal")
 
@@ -11,11 +11,11 @@ BACKENDS = ("local", "modal")
 def get_backend(name: str) -> Backend:
     """The real backend called `name` (local or modal). The Modal SDK is imported lazily."""
     if name == "local":
-        from .local import LocalBackend
+        from trainward.backends.local import LocalBackend
 
         return LocalBackend()
     if name == "modal":
-        from .modal import ModalBackend
+        from trainward.backends.modal import ModalBackend
 
         return ModalBackend()
     raise UsageError(f"unknown backend {name!r}", hint=f"use one of: {', '.join(BACKENDS)}")

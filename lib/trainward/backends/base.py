@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ..config import Secret
-from ..errors import TrainwardError
+from trainward.config.experiment import Secret
+from trainward.errors import TrainwardError
 
 # progress(bytes_done, bytes_total); bytes_total may be 0 when unknown.
 Progress = Callable[[int, int], None]
@@ -90,7 +90,7 @@ class Check:
 class LaunchSpec:
     """Everything a backend needs to start one detached run of the worker.
 
-    `worker_spec` is the JSON-able document the worker reads (`trainward.worker`): the resolved
+    `worker_spec` is the JSON-able document the worker reads (`trainward.runs.worker`): the resolved
     experiment, the run name, the volume, the resume source. Backends do not interpret it
     beyond passing it on; they only add where the volume is mounted.
     """

@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .. import paths
-from ..config import Secret
-from ..errors import NotFound, UsageError
-from ..ledger import atomic_write
-from ..registry import RunExists, pid_alive
-from .base import Check, ComputeState, FileEntry, LaunchSpec, Progress, RunHandle
+from trainward.backends.base import Check, ComputeState, FileEntry, LaunchSpec, Progress, RunHandle
+from trainward.config.experiment import Secret
+from trainward.core import paths
+from trainward.core.fileio import atomic_write
+from trainward.core.proc import pid_alive
+from trainward.errors import NotFound, RunExists, UsageError
 
 CHUNK = 1 << 20
 # A wandb-core service of the launching process must not be inherited: the detached run

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..ledger import atomic_write
-from .local import spawn_grace_s
+from trainward.backends.local import spawn_grace_s
+from trainward.core.fileio import atomic_write
 
 NO_RETRY_CODES = (0, 2)
 KILL_GRACE_S = 20.0
@@ -48,7 +48,7 @@ class Supervisor:
             "TRAINWARD_BACKEND": "local",
         }
         self.child = subprocess.Popen(
-            [sys.executable, "-m", "trainward.worker", str(self.pdir / "spec.json")],
+            [sys.executable, "-m", "trainward.runs.worker", str(self.pdir / "spec.json")],
             env=env,
             stdin=subprocess.DEVNULL,
         )

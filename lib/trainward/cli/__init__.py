@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from .. import __version__
-from ..errors import EXIT_UNEXPECTED, EXIT_USAGE, TrainwardError
-from ._common import emitted, json_mode
+from trainward import __version__
+from trainward.cli._common import emitted, json_mode
+from trainward.errors import EXIT_UNEXPECTED, EXIT_USAGE, TrainwardError
 
 # (module, attribute) for each top-level command, imported lazily so `--help` stays cheap.
 COMMANDS: dict[str, tuple[str, str]] = {

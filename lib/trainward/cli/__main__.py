@@ -1,5 +1,5 @@
 """`python -m trainward ...` is the same as the `trainward` command."""
 
-from . import main
+from trainward.cli import main
 
 main()

@@ -7,12 +7,11 @@ from typing import Any
 
 import click
 
-from trainward import datasync
 from trainward.backends import BACKENDS, get_backend, get_reader
+from trainward.cli._common import emit, json_option
+from trainward.cli.progress import ProgressBar, human_bytes
+from trainward.data import sync as datasync
 from trainward.errors import UsageError
-
-from ._common import emit, json_option
-from .progress import ProgressBar, human_bytes
 
 
 def target_options(f: Any) -> Any:

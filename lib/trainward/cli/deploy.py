@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .. import deploy as deploy_lib
-from ..backends.modal import ModalBackend, declaration_for
-from ..launch import git_sha
-from ._common import emit, json_option, note
-from .runs import experiment_options, load_with_overrides
+from trainward.backends.modal import ModalBackend, declaration_for
+from trainward.cli._common import emit, json_option, note
+from trainward.cli.runs import experiment_options, load_with_overrides
+from trainward.runs import deploy as deploy_lib
+from trainward.runs.launch import git_sha
 
 
 @click.command()

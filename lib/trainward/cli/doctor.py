@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .. import doctor as doctor_lib
-from ..backends import BACKENDS, get_reader
-from ._common import emit, json_option
+from trainward.backends import BACKENDS, get_reader
+from trainward.cli._common import emit, json_option
+from trainward.runs import doctor as doctor_lib
 
 
 @click.command()

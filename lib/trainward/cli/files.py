@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..backends import get_reader
-from ..ledger import run_path
-from ..registry import Registry
-from ._common import emit, json_option
+from trainward.backends import get_reader
+from trainward.cli._common import emit, json_option
+from trainward.core.paths import run_path
+from trainward.runs.registry import Registry
 
 
 @click.command()

@@ -10,7 +10,7 @@ import click
 
 from trainward.cli._common import emit, json_option
 from trainward.errors import EXIT_REFUSED, UsageError
-from trainward.guard import (
+from trainward.guard.engine import (
     check_command,
     check_shell,
     hook_response,

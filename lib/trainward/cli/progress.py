@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from ._common import stderr_is_tty
+from trainward.cli._common import stderr_is_tty
 
 
 def human_bytes(n: float) -> str:

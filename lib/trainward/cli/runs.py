@@ -8,20 +8,20 @@ from typing import Any
 
 import click
 
-from .. import report
-from ..backends import BACKENDS, get_backend, get_reader
-from ..backends.base import RunHandle
-from ..config import load_experiment
-from ..launch import LaunchRequest, plan_launch
-from ..launch import launch as launch_run
-from ..overrides import Overrides
-from ..pull import pull_checkpoint, pull_folder
-from ..registry import Registry
-from ..status import StatusReader
-from ..tracking.join import LazyWandbReader
-from ..waiting import check_waited, wait_for
-from ._common import emit, json_option, note
-from .progress import ProgressBar
+from trainward.backends import BACKENDS, get_backend, get_reader
+from trainward.backends.base import RunHandle
+from trainward.cli import render as report
+from trainward.cli._common import emit, json_option, note
+from trainward.cli.progress import ProgressBar
+from trainward.config.experiment import load_experiment
+from trainward.config.overrides import Overrides
+from trainward.runs.launch import LaunchRequest, plan_launch
+from trainward.runs.launch import launch as launch_run
+from trainward.runs.pull import pull_checkpoint, pull_folder
+from trainward.runs.registry import Registry
+from trainward.runs.status import StatusReader
+from trainward.runs.trackerjoin import LazyWandbReader
+from trainward.runs.waiting import check_waited, wait_for
 
 
 def experiment_options(f: Any) -> Any:
@@ -184,8 +184,8 @@ def status(
     as_json: bool,
 ) -> None:
     """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost."""
-    from ..status import status_many, status_wandb
-    from ..sweep_launch import find_sweep, sweep_status
+    from trainward.runs.status import status_many, status_wandb
+    from trainward.sweep.launch import find_sweep, sweep_status
 
     tracker = LazyWandbReader(timeout=wandb_timeout)
     if wandb_path:
@@ -204,7 +204,7 @@ def status(
             Registry(), get_reader(name), tracker=tracker, stale_after=stale_after
         ).read(run, volume=volume)
     if plot:
-        from ..plot import plot_run
+        from trainward.runs.plot import plot_run
 
         s.links["plot"] = plot_run(s, get_reader(s.backend or "local"), Path(plot))
     emit(s.to_dict(), as_json, lambda: report.render_status(s))
@@ -383,6 +383,6 @@ def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> No
 @json_option
 def stop(run: str, yes: bool, as_json: bool) -> None:
     """Stop RUN (the only destructive run action). Needs the exact run name and --yes."""
-    from ..stopping import stop_run
+    from trainward.runs.stopping import stop_run
 
     emit(stop_run(Registry(), get_backend, run, yes=yes), as_json, f"stopped {run}")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from .. import skills as skills_lib
-from ..errors import UsageError
-from ._common import emit, json_option
+from trainward.cli._common import emit, json_option
+from trainward.errors import UsageError
+from trainward.integrations import skills as skills_lib
 
 
 @click.group()

@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from ..backends import BACKENDS, get_backend, get_reader
-from ..errors import NotFound
-from ..registry import Registry
-from ..sweep import apply_cli, load_sweep
-from ..sweep_launch import find_sweep, plan_sweep, start_sweep
-from ._common import emit, json_option, note
+from trainward.backends import BACKENDS, get_backend, get_reader
+from trainward.cli._common import emit, json_option, note
+from trainward.errors import NotFound
+from trainward.runs.registry import Registry
+from trainward.sweep.launch import find_sweep, plan_sweep, start_sweep
+from trainward.sweep.spec import apply_cli, load_sweep
 
 
 class SweepGroup(click.Group):
@@ -93,7 +93,7 @@ def start(
     plan = plan_sweep(sw, mode=mode, no_deploy=no_deploy, registry=Registry(), reader=reader)
     summary = _summary(plan)
     if dry_run:
-        from ..sweep import check_budget
+        from trainward.sweep.spec import check_budget
 
         emit({"dry_run": True, **summary}, as_json, lambda: _render(summary, dry_run=True))
         check_budget(plan["budget"])
@@ -148,7 +148,7 @@ def deploy(name: str, to: str | None, as_json: bool) -> None:
     """Copy the winner of finished sweep NAME, verified by sha256, into the repo (weights/)."""
     import json
 
-    from ..sweep_local import deploy_winner
+    from trainward.sweep.local import deploy_winner
 
     rec = find_sweep(name)
     if rec is None:

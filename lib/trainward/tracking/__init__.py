@@ -1,1 +1,2 @@
-"""Experiment trackers. Only this package talks to W&B, and it imports wandb lazily."""
+"""W&B, the only tracker: a bounded reader for status and a logger for training code.
+The only package that imports `wandb` (always inside functions)."""

@@ -32,8 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trainward.errors import RunNotFound, UsageError
-
-from .wandb_support import (
+from trainward.tracking.wandb_support import (
     classify_error,
     default_base_url,
     no_answer,

@@ -12,8 +12,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from trainward.errors import TrainwardError, UsageError
-
-from .wandb_support import default_base_url, first_line, resolve_api_key, run_with_deadline
+from trainward.tracking.wandb_support import (
+    default_base_url,
+    first_line,
+    resolve_api_key,
+    run_with_deadline,
+)
 
 MODES = ("online", "offline", "disabled")
 EXIT_UPLOAD_TIMEOUT = 60.0  # wandb's finish_timeout: a crashed trainer still exits

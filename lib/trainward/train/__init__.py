@@ -1,6 +1,6 @@
 """The built-in world-model trainer: synthetic replays, four architectures, a resumable loop.
 
-    run_training(ctx)        what the worker calls (trainward.worker.execute)
+    run_training(ctx)        what the worker calls (trainward.runs.worker.execute)
     evaluate(ckpt, data_dir) held-out metrics of a checkpoint, for sweeps
     synth.generate_dataset   the deterministic replay generator (numpy only)
     python -m trainward.train --config X   a standalone run on a local volume
@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainward.worker import RunContext
+    from trainward.runs.worker import RunContext
 
 
 def run_training(ctx: RunContext) -> dict[str, Any]:
     """Train (or resume) the run described by `ctx`; see `trainward.train.loop.train`."""
-    from .loop import train
+    from trainward.train.loop import train
 
     return train(ctx)
 
@@ -30,14 +30,14 @@ def evaluate(
     checkpoint: Path, data_dir: Path, *, games: Sequence[int] | None = None, device: str = "cpu"
 ) -> dict[str, Any]:
     """Metrics of `checkpoint` on held-out games; see `trainward.train.evaluation.evaluate`."""
-    from .evaluation import evaluate as _evaluate
+    from trainward.train.evaluation import evaluate as _evaluate
 
     return _evaluate(checkpoint, data_dir, games=games, device=device)
 
 
 def common_held_out(experiments: Sequence[dict[str, Any]], data_dir: Path, n: int) -> list[int]:
     """`n` games none of the runs trained on (a sweep scores every member on the same ones)."""
-    from .evaluation import common_held_out as _common
+    from trainward.train.evaluation import common_held_out as _common
 
     return _common(experiments, data_dir, n)
 

@@ -73,10 +73,9 @@ def make_spec(exp: Any, args: argparse.Namespace, run: str, resume: str | None) 
 def run_follower(spec: dict[str, Any], volume_root: Path, deadline: float | None) -> int:
     """Rank > 0 under torchrun: train without a ledger; rank 0 reports the outcome."""
     from trainward.errors import TrainwardError
-    from trainward.worker import install_signal_handlers
-
-    from . import run_training
-    from .parallel import follower_context
+    from trainward.runs.worker import install_signal_handlers
+    from trainward.train import run_training
+    from trainward.train.parallel import follower_context
 
     resume = volume_root / spec["resume"] if spec["resume"] else None
     ctx = follower_context(spec, volume_root, resume_from=resume, deadline=deadline)
@@ -94,7 +93,7 @@ def run_follower(spec: dict[str, Any], volume_root: Path, deadline: float | None
 
 def run_main(spec: dict[str, Any], volume_root: Path, deadline: float | None) -> int:
     """Rank 0 (or the only process): the worker's path, with the ledger; prints the outcome."""
-    from trainward.worker import build_context, execute, install_signal_handlers
+    from trainward.runs.worker import build_context, execute, install_signal_handlers
 
     ctx = build_context(spec, volume_root, attempt=1, deadline=deadline)
     ctx.attempt = int(ctx.ledger.status.get("attempt", 1))
@@ -108,9 +107,9 @@ def run_main(spec: dict[str, Any], volume_root: Path, deadline: float | None) ->
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from trainward.backends.local import LocalBackend
-    from trainward.config import load_experiment
+    from trainward.config.experiment import load_experiment
+    from trainward.config.overrides import Overrides
     from trainward.errors import TrainwardError
-    from trainward.overrides import Overrides
 
     overrides = Overrides(epochs=args.epochs, max_games=args.max_games, sets=tuple(args.sets))
     try:

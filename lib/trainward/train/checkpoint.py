@@ -29,15 +29,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from trainward.config import RESUME_MAY_CHANGE, config_differences
-from trainward.errors import ConfigMismatch, IntegrityError, TrainwardError
-
-
-class CheckpointWriteError(TrainwardError):
-    """A checkpoint could not be written (a full disk, a read-only volume): the run fails."""
-
-    kind = "checkpoint-write"
-
+from trainward.config.experiment import RESUME_MAY_CHANGE, config_differences
+from trainward.errors import CheckpointWriteError, ConfigMismatch, IntegrityError
 
 FORMAT = "trainward-checkpoint"
 VERSION = 1

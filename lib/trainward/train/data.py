@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from trainward.errors import NotFound
-
-from . import synth
+from trainward.train import synth
 
 FORMAT = "trainward-encoded"
 VERSION = 2

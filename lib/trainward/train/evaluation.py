@@ -15,12 +15,11 @@ from typing import Any
 
 import torch
 
-from trainward.config import experiment_from_dict
+from trainward.config.experiment import experiment_from_dict
 from trainward.errors import NotFound, UsageError
-
-from . import checkpoint, data, synth
-from .metrics import SIZE, collect_players, summarize
-from .models import build_model
+from trainward.train import checkpoint, data, synth
+from trainward.train.metrics import SIZE, collect_players, summarize
+from trainward.train.models import build_model
 
 EVAL_BATCH = 512
 

@@ -22,14 +22,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from trainward.errors import ConfigMismatch, NotFound, UsageError
-from trainward.worker import RunContext
-
-from . import checkpoint, data, parallel
-from .checkpoint import say
-from .metrics import collect, losses, summarize
-from .models import build_model, count_params
-from .optim import build_optimizer
-from .trackers import NullTracker, Tracker, start_tracker
+from trainward.runs.worker import RunContext
+from trainward.train import checkpoint, data, parallel
+from trainward.train.checkpoint import say
+from trainward.train.metrics import collect, losses, summarize
+from trainward.train.models import build_model, count_params
+from trainward.train.optim import build_optimizer
+from trainward.train.trackers import NullTracker, Tracker, start_tracker
 
 STOP, HAND_OVER = 1, 2
 

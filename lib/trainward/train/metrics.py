@@ -30,8 +30,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .actions import CATEGORIES, NUM_ACTIONS, category_ids
-from .data import DELTA_SCALE, Batch, Replays
+from trainward.train.actions import CATEGORIES, NUM_ACTIONS, category_ids
+from trainward.train.data import DELTA_SCALE, Batch, Replays
 
 N_CAT = len(CATEGORIES)
 # layout of the statistics vector

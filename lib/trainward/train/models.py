@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .actions import NUM_ACTIONS
-from .data import MAX_ACTION_FRAME, STATE_FEATURES
-from .mamba2 import Mamba2Block
+from trainward.train.actions import NUM_ACTIONS
+from trainward.train.data import MAX_ACTION_FRAME, STATE_FEATURES
+from trainward.train.mamba2 import Mamba2Block
 
 SIZES: dict[str, dict[str, dict[str, int]]] = {
     "small": {

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from trainward.config import Train
+from trainward.config.experiment import Train
 
 
 class WarmupCosine:

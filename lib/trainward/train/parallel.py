@@ -22,11 +22,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from trainward.config import Train, experiment_from_dict
-from trainward.configvalues import gpu_count
+from trainward.config.experiment import Train, experiment_from_dict
+from trainward.config.values import gpu_count
+from trainward.core.paths import run_path
 from trainward.errors import UsageError
-from trainward.ledger import LedgerWriter, run_path
-from trainward.worker import RunContext
+from trainward.runs.ledger import LedgerWriter
+from trainward.runs.worker import RunContext
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 TIMEOUT = timedelta(minutes=30)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .actions import ACTIONS, CATEGORIES, FEATURES, INDEX, NUM_ACTIONS
+from trainward.train.actions import ACTIONS, CATEGORIES, FEATURES, INDEX, NUM_ACTIONS
 
 STAGE, CLOSE, FAR, HURT = 80.0, 14.0, 45.0, 60.0
 GRAVITY, SPAWN_X, NOISE = 0.25, 40.0, 3.0

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from . import sim
-from .actions import CATEGORIES, NAMES
+from trainward.core.fileio import sha256_file
+from trainward.train import sim
+from trainward.train.actions import CATEGORIES, NAMES
 
 GENERATOR = "trainward.synth"
 VERSION = 2
@@ -54,14 +55,6 @@ def read_game(path: Path) -> np.ndarray:
     return frames
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
@@ -90,7 +83,7 @@ def _missing(out_dir: Path, manifest: dict[str, Any], games: int) -> list[int]:
     out = []
     for i in range(games):
         path = out_dir / game_name(i)
-        if not (path.exists() and files.get(path.name) == _sha256(path)):
+        if not (path.exists() and files.get(path.name) == sha256_file(path)):
             out.append(i)
     return out
 

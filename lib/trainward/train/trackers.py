@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from trainward.worker import RunContext
+    from trainward.runs.worker import RunContext
 
 ENV_INIT_TIMEOUT = "TRAINWARD_WANDB_INIT_TIMEOUT"  # seconds to wait for W&B to start (default 60)
 FINISH_TIMEOUT_S = 60.0

@@ -7,9 +7,9 @@ support.py   declarations, CLI JSON in both key styles, retries, call outcomes
 executor.py  the sweep controller's executor inside a sweep's app
 """
 
-from .backend import ModalBackend
-from .executor import ModalExecutor
-from .support import (
+from trainward.backends.modal.backend import ModalBackend
+from trainward.backends.modal.executor import ModalExecutor
+from trainward.backends.modal.support import (
     call_outcome,
     cli_field,
     declaration_for,

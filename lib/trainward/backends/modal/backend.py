@@ -23,11 +23,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ...config import Secret
-from ...errors import NotFound, RemoteUnavailable, TrainwardError
-from ...registry import RunExists
-from ..base import Check, ComputeState, LaunchSpec, RunHandle
-from .support import (
+from trainward.backends.base import Check, ComputeState, LaunchSpec, RunHandle
+from trainward.backends.modal.support import (
     ACTIVE_APP_STATES,
     TOKEN_FIX,
     call_outcome,
@@ -38,7 +35,9 @@ from .support import (
     live_call,
     retry_unavailable,
 )
-from .volumes import ModalVolumes
+from trainward.backends.modal.volumes import ModalVolumes
+from trainward.config.experiment import Secret
+from trainward.errors import NotFound, RemoteUnavailable, RunExists, TrainwardError
 
 
 class ModalBackend(ModalVolumes):
@@ -268,7 +267,7 @@ class ModalBackend(ModalVolumes):
     def live_rates(self) -> dict[str, float] | None:
         """The workspace's own prices (`modal billing rates --json`, modal >= 1.5.4), USD per
         hour; None when they cannot be read (the price table is used, and the report says so)."""
-        from ...pricing import parse_live_rates
+        from trainward.runs.pricing import parse_live_rates
 
         try:
             raw = json.loads(

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ...errors import AuthError, NotFound, RemoteUnavailable, TrainwardError
-from .support import TOKEN_FIX
+from trainward.backends.modal.support import TOKEN_FIX
+from trainward.errors import AuthError, NotFound, RemoteUnavailable, TrainwardError
 
 T = TypeVar("T")
 

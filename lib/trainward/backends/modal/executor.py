@@ -1,11 +1,11 @@
-"""The sweep controller's executor inside a sweep's Modal app (see trainward.sweep_run)."""
+"""The sweep controller's executor inside a sweep's Modal app (see trainward.sweep.controller)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...errors import TrainwardError
-from .support import call_outcome, live_call
+from trainward.backends.modal.support import call_outcome, live_call
+from trainward.errors import TrainwardError
 
 
 class ModalExecutor:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ...errors import RemoteUnavailable, UsageError
+from trainward.errors import RemoteUnavailable, UsageError
 
 T = TypeVar("T")
 ACTIVE_APP_STATES = (

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...errors import NotFound
-from ..base import FileEntry, Progress
-from .client import ModalClient
+from trainward.backends.base import FileEntry, Progress
+from trainward.backends.modal.client import ModalClient
+from trainward.errors import NotFound
 
 
 class ModalVolumes(ModalClient):

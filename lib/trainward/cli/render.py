@@ -1,0 +1,263 @@
+"""Pure renderers: RunStatus and run lists to Markdown. No I/O here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from trainward.runs.status import RunStatus
+
+VERDICT_MARK = {
+    "running": "RUNNING",
+    "stale": "STALE",
+    "zombie": "ZOMBIE",
+    "finished": "FINISHED",
+    "failed": "FAILED",
+    "preempted": "PREEMPTED",
+    "stopped": "STOPPED",
+    "pending": "PENDING",
+    "not-launched": "NOT LAUNCHED",
+}
+SHORT_KEYS = {
+    "val_loss/total": "val loss",
+    "val_metric/action_change_acc": "change acc",
+    "val_metric/position_mae": "pos MAE",
+}
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h}h{m:02d}m"
+    if m:
+        return f"{m}m{s:02d}s"
+    return f"{s}s"
+
+
+def money(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}"
+
+
+def num(value: Any, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if pct:
+        return f"{100 * value:.1f}%"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def _table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def progress_line(s: RunStatus) -> str:
+    p, t = s.progress, s.timing
+    parts = []
+    if p.get("epochs"):
+        parts.append(f"epoch {p.get('epoch') or 0}/{p['epochs']}")
+    if p.get("steps_total"):
+        parts.append(f"step {p.get('step') or 0}/{p['steps_total']} ({p.get('pct') or 0:.1f}%)")
+    elif p.get("step"):
+        parts.append(f"step {p['step']}")
+    if t.get("eta_s") is not None:
+        parts.append(
+            f"ETA {duration(t['eta_s'])} ({time.strftime('%H:%M', time.localtime(t['eta_at']))})"
+        )
+    if t.get("since_last_log_s") is not None:
+        parts.append(f"last log {duration(t['since_last_log_s'])} ago")
+    return " · ".join(parts) if parts else "no progress recorded yet"
+
+
+def _validation(s: RunStatus) -> list[str]:
+    if not s.validation:
+        return []
+    keys = [
+        k
+        for k in ("val_loss/total", "val_metric/action_change_acc", "val_metric/position_mae")
+        if any(k in r for r in s.validation)
+    ]
+    keys += sorted(
+        {
+            k
+            for r in s.validation
+            for k in r
+            if k.startswith("val_") and not k.startswith("val_action/") and k not in keys
+        }
+    )
+    targets = {t["metric"]: t["target"] for t in s.targets}
+    rows = [[str(r.get("epoch", "-"))] + [num(r.get(k)) for k in keys] for r in s.validation]
+    rows.append(["target"] + [targets.get(k, "") for k in keys])
+    return [
+        "",
+        "### Validation",
+        "",
+        *_table(["epoch"] + [SHORT_KEYS.get(k, k) for k in keys], rows),
+    ]
+
+
+def _categories(s: RunStatus) -> list[str]:
+    if not s.categories:
+        return []
+    rows = []
+    for c in s.categories:
+        flag = {True: "ok", False: "BELOW TARGET", None: ""}[c["ok"]]
+        rows.append([c["category"], num(c["value"], pct=True), c["target"] or "", flag])
+    epoch = s.validation[-1].get("epoch") if s.validation else "-"
+    return [
+        "",
+        f"### Action categories (epoch {epoch})",
+        "",
+        *_table(["category", "accuracy", "target", "flag"], rows),
+    ]
+
+
+def render_status(s: RunStatus) -> str:
+    """The Markdown report: header, progress, validation table, categories, links."""
+    head = f"## {s.run}: {VERDICT_MARK.get(s.verdict, s.verdict.upper())}"
+    lines = [head, ""]
+    if s.reason:
+        lines += [f"> {s.reason}", ""]
+    c = s.config
+    cfg = " ".join(f"{k}={v}" for k, v in c.items() if v is not None and k != "config")
+    lines += _table(
+        ["state", "runtime", "cost so far", "projected", "config"],
+        [
+            [
+                f"{s.verdict} (ledger: {s.state or '-'}, compute: {(s.compute or {}).get('state', '-')})",
+                duration(s.timing.get("runtime_s")),
+                money(s.cost.get("so_far_usd")),
+                money(s.cost.get("projected_usd")),
+                cfg or "-",
+            ]
+        ],
+    )
+    lines += ["", f"**Progress:** {progress_line(s)}"]
+    if s.resumes or (s.attempt or 0) > 1:
+        lines.append(f"**Attempts:** {s.attempt} (resumed {s.resumes} time(s))")
+    if s.cost.get("source"):
+        lines.append(f"**Price:** {money(s.cost.get('price_per_hour'))}/h ({s.cost['source']})")
+    judged = [t for t in s.targets if t["ok"] is not None]
+    if judged:
+        misses = [
+            f"{t['metric']} {num(t['value'])} vs {t['target']}" for t in judged if not t["ok"]
+        ]
+        met = len(judged) - len(misses)
+        lines.append(
+            f"**Targets:** {met}/{len(judged)} met"
+            + (f" (missed: {'; '.join(misses)})" if misses else "")
+        )
+    if s.best:
+        lines.append(
+            f"**Best:** {s.best['metric']} = {num(s.best['value'])} at epoch {s.best.get('epoch')}"
+        )
+    lines += _validation(s) + _categories(s)
+    if s.disagreements:
+        lines += ["", "### Disagreements", ""] + [f"- {d}" for d in s.disagreements]
+    if s.notes:
+        lines += ["", "### Notes", ""] + [f"- {n}" for n in s.notes]
+    if s.links:
+        lines += ["", "### Links", ""] + [f"- {k}: {v}" for k, v in s.links.items()]
+    lines += ["", f"_metrics from {s.metrics_source or 'nowhere yet'}_"]
+    return "\n".join(lines)
+
+
+def render_runs(statuses: list[RunStatus]) -> str:
+    """`status all` / `runs`: one row per run."""
+    if not statuses:
+        return "No runs yet. Launch one: trainward launch experiments/smoke-cpu.yaml"
+    rows = []
+    for s in statuses:
+        p = s.progress
+        prog = (
+            f"{p.get('epoch') or 0}/{p.get('epochs') or '-'} ({p.get('pct') or 0:.0f}%)"
+            if p
+            else "-"
+        )
+        last = s.validation[-1] if s.validation else {}
+        rows.append(
+            [
+                s.run,
+                s.backend or "-",
+                s.verdict,
+                prog,
+                num(last.get("val_loss/total")),
+                num(last.get("val_metric/action_change_acc")),
+                duration(s.timing.get("runtime_s")),
+                money(s.cost.get("so_far_usd")),
+            ]
+        )
+    return "\n".join(
+        _table(
+            ["run", "backend", "verdict", "epoch", "val loss", "change acc", "runtime", "cost"],
+            rows,
+        )
+    )
+
+
+def render_sweep(doc: dict[str, Any]) -> str:
+    """`status SWEEP`: the members, the validation progress and the leaderboard."""
+    v = doc["validation"]
+    lines = [f"## Sweep {doc['sweep']}: {doc['state'].upper()} ({doc['backend']})", ""]
+    if doc.get("error"):
+        lines += [f"> {doc['error']}", ""]
+    rows = [
+        [
+            r["run"],
+            r.get("verdict", "-"),
+            f"{(r.get('progress') or {}).get('pct') or 0:.0f}%",
+            num(((r.get("validation") or [{}])[-1]).get("val_loss/total")),
+            r.get("reason") or "",
+        ]
+        for r in doc["runs"]
+    ]
+    lines += _table(["run", "verdict", "progress", "val loss", "note"], rows)
+    lines += [
+        "",
+        f"**Validation:** {v['mode']} · {v['done']}/{v['total']} jobs · {v['games']} held-out games",
+    ]
+    b = doc.get("budget") or {}
+    if b.get("max_cost_usd") is not None or b.get("max_gpu_hours") is not None:
+        lines.append(
+            f"**Budget:** spent {money(b.get('spent_usd'))} of {money(b.get('max_cost_usd'))}; "
+            f"{b.get('spent_gpu_hours', 0):.2f} of {b.get('max_gpu_hours') or '-'} GPU-h"
+        )
+    if v.get("leaderboard"):
+        lb = [
+            [
+                str(r["rank"]),
+                r["run"],
+                num(r.get("points")),
+                num(r.get("win_rate"), pct=True),
+                num(r.get("mean")),
+            ]
+            for r in v["leaderboard"]
+        ]
+        lines += [
+            "",
+            "### Leaderboard",
+            "",
+            *_table(["rank", "run", "points", "win rate", "mean"], lb),
+        ]
+    if doc.get("winner"):
+        deployed = doc.get("deployed") or {}
+        lines += [
+            "",
+            f"**Winner:** {doc['winner']}"
+            + (
+                f" → {deployed['path']}"
+                if deployed.get("path")
+                else f" (bring it home: trainward sweep deploy {doc['sweep']})"
+            ),
+        ]
+    return "\n".join(lines)

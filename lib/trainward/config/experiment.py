@@ -1,0 +1,315 @@
+"""Experiment YAML -> validated dataclasses (with CLI overrides applied) and a config hash stable under key order.
+
+    name: smoke-cpu            # required
+    backend: local             # local | modal
+    entrypoint: builtin        # builtin | "pkg.module:function" | {command: "python train.py"}
+    data: {dataset, source, path, generate}
+    train: {arch, size, epochs, batch_size, lr, max_games, seed, ...}
+    params: {...}              # free-form, for your own entrypoint
+    resources: {gpu: "A100-80GB:1", cpu, memory, timeout, retries}
+    volume: trainward
+    secrets: [wandb]           # or [{name: wandb, required_keys: [WANDB_API_KEY]}]
+    wandb: {entity, project, mode: online|offline|disabled}
+    targets: {"val_metric/action_change_acc": ">0.75"}
+    price_per_hour: 3.73       # overrides the price table
+
+Relative paths (data.source, code_dir) resolve against the project root: the nearest
+ancestor of the config file holding pyproject.toml or .git.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from trainward.config.overrides import Overrides, apply_overrides
+from trainward.config.schema import build, to_plain
+from trainward.config.schema import field as cfield
+from trainward.config.values import (
+    Entrypoint,
+    Target,
+    check_name,
+    fraction,
+    non_negative,
+    parse_duration,
+    parse_entrypoint,
+    parse_gpu,
+    parse_target,
+    positive,
+)
+from trainward.config.yamlsrc import load_yaml
+from trainward.errors import ConfigError
+
+
+@dataclass
+class Generate:
+    """Generate the built-in synthetic replay dataset into data.source when it is missing."""
+
+    games: int = cfield(256, check=positive)
+    frames: int = cfield(600, check=positive)
+    seed: int = 0
+
+
+@dataclass
+class Data:
+    dataset: str = cfield("fgc-synth", check=check_name)
+    source: str | None = None  # local directory holding the dataset files
+    path: str | None = None  # path on the volume; default datasets/<dataset>
+    generate: Generate | None = None
+
+    @property
+    def volume_path(self) -> str:
+        return (self.path or f"datasets/{self.dataset}").strip("/")
+
+
+@dataclass
+class Train:
+    """Hyperparameters. The built-in trainer reads all of them; your own code may too."""
+
+    arch: Literal["mlp", "gru", "transformer", "mamba2"] = "mamba2"
+    size: Literal["small", "medium"] = "small"
+    epochs: int = cfield(1, check=positive)
+    batch_size: int = cfield(64, check=positive)
+    lr: float = cfield(3e-4, check=positive)
+    weight_decay: float = cfield(0.01, check=non_negative)
+    warmup_steps: int = cfield(20, check=non_negative)
+    min_lr_ratio: float = cfield(0.1, check=non_negative)
+    grad_clip: float = cfield(1.0, check=non_negative)
+    window: int = cfield(16, check=positive)
+    max_games: int | None = cfield(None, check=positive)
+    val_fraction: float = cfield(0.1, check=fraction)
+    seed: int = 0
+    bf16: bool = False
+    compile: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int | None = cfield(None, check=positive)
+    log_every: int = cfield(10, check=positive)
+    checkpoint_every: int = cfield(200, check=positive)
+    keep_checkpoints: int = cfield(2, check=positive)
+    async_checkpoint: bool = False
+    best_metric: str = "val_metric/action_change_acc"
+    best_mode: Literal["max", "min"] = "max"
+    max_steps: int | None = cfield(None, check=positive)
+
+
+@dataclass
+class Resources:
+    gpu: str | None = cfield(None, check=parse_gpu)
+    cpu: float = cfield(2.0, check=positive)
+    memory: int = cfield(8192, check=positive)  # MiB
+    timeout: int | str = cfield(4 * 3600, check=parse_duration)  # per attempt
+    retries: int = cfield(2, check=non_negative)
+    max_runtime: int | str | None = cfield(None, check=lambda v: parse_duration(v, cap=None))
+
+
+@dataclass
+class Secret:
+    name: str
+    required_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Wandb:
+    project: str | None = None
+    entity: str | None = None
+    mode: Literal["online", "offline", "disabled"] = "disabled"
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Experiment:
+    name: str = cfield(check=check_name)
+    backend: Literal["local", "modal"] = "local"
+    entrypoint: Any = cfield("builtin", check=parse_entrypoint)  # noqa: RUF009 (cfield is dataclasses.field)
+    data: Data = field(default_factory=Data)
+    train: Train = field(default_factory=Train)
+    params: dict[str, Any] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    volume: str = cfield("trainward", check=check_name)
+    secrets: list[Any] = field(default_factory=list)
+    wandb: Wandb = field(default_factory=Wandb)
+    targets: dict[str, str] = field(default_factory=dict)
+    price_per_hour: float | None = cfield(None, check=non_negative)
+    code_dir: str | None = None
+    # Where the file came from (not part of the schema; set by the loader).
+    source_file: str | None = field(default=None, metadata={"internal": True})
+    root: str | None = field(default=None, metadata={"internal": True})
+
+    # -- derived views --------------------------------------------------------------------
+    @property
+    def entry(self) -> Entrypoint:
+        return (
+            self.entrypoint
+            if isinstance(self.entrypoint, Entrypoint)
+            else parse_entrypoint(self.entrypoint)
+        )
+
+    @property
+    def secret_specs(self) -> list[Secret]:
+        return [s if isinstance(s, Secret) else Secret(name=s) for s in self.secrets]
+
+    @property
+    def target_specs(self) -> dict[str, Target]:
+        return {k: parse_target(v) for k, v in self.targets.items()}
+
+    @property
+    def timeout_s(self) -> int:
+        return parse_duration(self.resources.timeout)
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.root or ".") / p
+
+    @property
+    def code_path(self) -> Path:
+        """Where the run's code lives: code_dir, else the project root (cwd of commands; shipped to Modal)."""
+        return self.resolve(self.code_dir) if self.code_dir else Path(self.root or ".")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved experiment as plain data (what run.json and the worker spec carry)."""
+        out = to_plain(self)
+        out["entrypoint"] = self.entry.to_plain()
+        out["secrets"] = [to_plain(s) for s in self.secret_specs]
+        out.pop("source_file")
+        out.pop("root")
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the training result: hashing this gives the config hash."""
+        d = self.to_dict()
+        data = {k: v for k, v in d["data"].items() if k != "source"}
+        data["path"] = self.data.volume_path
+        return {
+            "entrypoint": d["entrypoint"],
+            "data": data,
+            "train": d["train"],
+            "params": d["params"],
+        }
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.identity())
+
+
+#: Identity keys that may change on resume: they do not change the sequence of parameter
+#: updates (cadence, I/O, placement, compilation, which checkpoint is called best).
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "train.log_every",
+        "train.checkpoint_every",
+        "train.keep_checkpoints",
+        "train.async_checkpoint",
+        "train.compile",
+        "train.device",
+        "train.num_threads",
+        "train.best_metric",
+        "train.best_mode",
+    }
+)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) and v else {key: v})
+    return out
+
+
+def config_differences(
+    saved: dict[str, Any], current: dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, current value) for identity keys that differ and may not on resume."""
+    a, b = _flatten(saved), _flatten(current)
+    return [
+        (k, a.get(k), b.get(k))
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k) and k not in RESUME_MAY_CHANGE
+    ]
+
+
+def config_hash(identity: dict[str, Any]) -> str:
+    """sha256 of canonical JSON (sorted keys): stable under key order in the YAML."""
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _parse_secret(value: Any, key: str) -> Secret:
+    if isinstance(value, str):
+        return Secret(name=check_name(value))
+    secret = build(Secret, value, key)
+    check_name(secret.name)
+    return secret
+
+
+def _finish(exp: Experiment) -> Experiment:
+    secrets = []
+    for i, s in enumerate(exp.secrets):
+        try:
+            secrets.append(_parse_secret(s, f"secrets.{i}"))
+        except ValueError as err:
+            raise ConfigError(str(err), key=f"secrets.{i}") from None
+    for metric, text in exp.targets.items():
+        try:
+            parse_target(text)
+        except ValueError as err:
+            raise ConfigError(str(err), key=f"targets.{metric}") from None
+    if exp.entry.kind != "builtin" and exp.data.generate is not None:
+        raise ConfigError(
+            "data.generate makes the built-in dataset; it needs entrypoint: builtin",
+            key="data.generate",
+        )
+    if exp.wandb.mode != "disabled" and not exp.wandb.project:
+        raise ConfigError(
+            f"wandb.mode is {exp.wandb.mode} but wandb.project is not set", key="wandb.project"
+        )
+    return replace(exp, secrets=secrets)
+
+
+def project_root(config_file: Path) -> Path:
+    for parent in config_file.resolve().parents:
+        if (parent / "pyproject.toml").exists() or (parent / ".git").exists():
+            return parent
+    return config_file.resolve().parent
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def experiment_from_dict(
+    data: dict[str, Any],
+    *,
+    file: str = "<config>",
+    lines: dict[tuple[str, ...], int] | None = None,
+    root: str | None = None,
+    overridden: frozenset[str] = frozenset(),
+) -> Experiment:
+    """Validate plain data into an Experiment; errors are located in `file` at the key's line."""
+    try:
+        exp = _finish(build(Experiment, data))
+    except ConfigError as err:
+        if err.key and any(err.key == k or err.key.startswith(k + ".") for k in overridden):
+            raise err.located("--set") from None
+        raise err.located(file, lines) from None
+    exp.source_file = file
+    exp.root = root
+    return exp
+
+
+def load_experiment(path: str | Path, overrides: Overrides | None = None) -> Experiment:
+    """Load and validate an experiment file, with CLI overrides applied on top."""
+    path = Path(path)
+    data, lines = load_yaml(path, "experiment")
+    pairs = overrides.pairs() if overrides else []
+    if pairs:
+        data = apply_overrides(data, pairs)
+    return experiment_from_dict(
+        data,
+        file=str(path),
+        lines=lines,
+        root=str(project_root(path)),
+        overridden=frozenset(k for k, _ in pairs),
+    )

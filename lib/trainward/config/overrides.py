@@ -1,0 +1,69 @@
+"""CLI overrides on top of an experiment file: `--epochs`, `--max-games` and `--set KEY.PATH=VALUE`."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from trainward.errors import ConfigError
+
+
+@dataclass
+class Overrides:
+    """What the CLI can change on top of a file: `--epochs`, `--max-games` and `--set a.b=v`."""
+
+    epochs: int | None = None
+    max_games: int | None = None
+    sets: tuple[str, ...] = ()
+
+    def pairs(self) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        if self.epochs is not None:
+            out.append(("train.epochs", self.epochs))
+        if self.max_games is not None:
+            out.append(("train.max_games", self.max_games))
+        for item in self.sets:
+            out.append(parse_set(item))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.pairs()}
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """`train.lr=1e-3` -> ("train.lr", 0.001). The value is read as a YAML scalar."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or not re.match(r"^[A-Za-z_][\w-]*(\.[\w/-]+)*$", key):
+        raise ConfigError(
+            f"invalid --set {item!r}; expected KEY.PATH=VALUE, e.g. train.lr=1e-3", file="--set"
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    for key, value in pairs:
+        node = out
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(
+                    f"cannot set {key}: {'.'.join(parts[: i + 1])} is not a mapping",
+                    file="--set",
+                    key=key,
+                )
+            node = nxt
+        node[parts[-1]] = value
+    return out

@@ -1,0 +1,416 @@
+"""Commands that run other commands, for the guard's engine (`trainward.guard`).
+
+Plain wrappers (`nohup`, `sudo`, `nice`, `uv run`, `xargs`, ...) are a table: which of
+their options take a value, which subcommand wraps (`uv run`), and whether the wrapped
+command ends up in the background. The rest are handlers that know their command's
+shape: `timeout N` (a time bound), `bash -c` / `eval` / `ssh` / `su -c` (a script in a
+string), `screen` / `tmux` (a script run in the background), `watch` (never returns),
+`find -exec`, and `env -S`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from trainward.guard import rules
+from trainward.guard.parse import Command, Word
+from trainward.guard.rules import Ctx, Decision, allow, ask, combine, deny, word_set
+
+_MODULE_FLAGS = frozenset({"-m", "--module"})  # `uv run -m X` is `python -m X`
+
+
+class Engine(Protocol):
+    home: str
+
+    def words(
+        self, words: list[Word], ctx: Ctx, depth: int, cmd: Command | None = None
+    ) -> Decision: ...
+
+    def nested(self, text: str, ctx: Ctx, depth: int) -> Decision: ...
+
+
+@dataclass(frozen=True)
+class Wrap:
+    """A command that runs its arguments as another command."""
+
+    values: frozenset[str] = frozenset()  # its options that take a value
+    subs: tuple[tuple[str, ...], ...] = ()  # the subcommand that wraps: ("run",) for uv run
+    background: bool = False
+
+
+_UV = word_set(
+    "--with --with-editable --with-requirements --python -p --project --directory --env-file "
+    "--extra --group --only-group --package --index --default-index --index-url "
+    "--extra-index-url --find-links -f --config-file --cache-dir --color --from -w"
+)
+_CONDA = word_set("-n --name -p --prefix --cwd")
+WRAPS: dict[str, Wrap] = {
+    "nohup": Wrap(background=True),
+    "setsid": Wrap(background=True),
+    "daemonize": Wrap(background=True),
+    "systemd-run": Wrap(
+        word_set(
+            "-u --unit -p --property -E --setenv -M --machine -H --host --description --slice"
+        ),
+        background=True,
+    ),
+    "nice": Wrap(word_set("-n --adjustment")),
+    "ionice": Wrap(word_set("-c --class -n --classdata -p --pid -P --pgid -u --uid")),
+    "sudo": Wrap(
+        word_set(
+            "-u --user -g --group -h --host -p --prompt -C --close-from -D --chdir -r --role "
+            "-t --type -U --other-user -T --command-timeout"
+        )
+    ),
+    "doas": Wrap(word_set("-u -C")),
+    "exec": Wrap(word_set("-a")),
+    "builtin": Wrap(),
+    "busybox": Wrap(),
+    "command": Wrap(),
+    "time": Wrap(word_set("-f --format -o --output")),
+    "stdbuf": Wrap(word_set("-i --input -o --output -e --error")),
+    "caffeinate": Wrap(word_set("-t -w")),
+    "env": Wrap(word_set("-u --unset -C --chdir")),
+    "xargs": Wrap(
+        word_set(
+            "-I -L -n -P -s -d -E -a -e --max-args --max-procs --delimiter --arg-file --eof "
+            "--max-lines --max-chars --process-slot-var"
+        )
+    ),
+    "uv": Wrap(_UV, subs=(("run",), ("tool", "run"))),
+    "uvx": Wrap(_UV),
+    "pipx": Wrap(word_set("--spec --python --pip-args --index-url"), subs=(("run",),)),
+    "poetry": Wrap(word_set("-C --directory -P --project"), subs=(("run",),)),
+    "pdm": Wrap(word_set("-p --project"), subs=(("run",),)),
+    "conda": Wrap(_CONDA, subs=(("run",),)),
+    "mamba": Wrap(_CONDA, subs=(("run",),)),
+    "micromamba": Wrap(_CONDA, subs=(("run",),)),
+}
+_STDIN_ARGS = Word([("{args from stdin}", True)])
+
+
+def skip_options(
+    args: Sequence[Word], i: int, values: frozenset[str], stop: frozenset[str] = frozenset()
+) -> int:
+    """Index of the first operand at or after `i`, skipping options (and their values)."""
+    while i < len(args):
+        arg = args[i].text
+        if arg == "--":
+            return i + 1
+        if not arg.startswith("-") or arg == "-" or arg in stop:
+            return i
+        if arg in values:
+            i += 2
+        elif arg.startswith("--"):
+            i += 1
+        else:  # a short cluster: the first letter taking a value takes the rest, or the next word
+            takes = [pos for pos, ch in enumerate(arg[1:], 1) if f"-{ch}" in values]
+            i += 2 if takes and takes[0] == len(arg) - 1 else 1
+    return i
+
+
+def unwrap(name: str, spec: Wrap, args: list[Word]) -> list[Word] | None:
+    """The wrapped command's words ([] when none is given); None when this invocation does
+    not wrap a command (`uv pip install`)."""
+    i = skip_options(args, 0, spec.values, _MODULE_FLAGS)
+    if spec.subs:
+        sub = next(
+            (s for s in spec.subs if [w.text for w in args[i : i + len(s)]] == list(s)), None
+        )
+        if sub is None:
+            return None
+        i = skip_options(args, i + len(sub), spec.values, _MODULE_FLAGS)
+    if i < len(args) and args[i].text in _MODULE_FLAGS:
+        return [Word.literal("python"), Word.literal("-m"), *args[i + 1 :]]
+    inner = args[i:]
+    replaces = any(w.text.startswith(("-I", "-i", "--replace")) for w in args[:i])
+    if name == "xargs" and inner and not replaces:
+        inner = [*inner, _STDIN_ARGS]  # xargs appends what it reads
+    return inner
+
+
+def duration(text: str) -> float | None:
+    """Seconds in a `timeout` duration (300, 5m, 1.5h); None for 0 (no limit) or garbage."""
+    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(text[-1:], 0)
+    try:
+        value = float(text[:-1] if scale else text) * (scale or 1)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+Special = Callable[[Engine, str, list[Word], Ctx, int, Command | None], Decision | None]
+
+
+def _join(words: Sequence[Word]) -> str:
+    return " ".join(w.text for w in words)
+
+
+_ENDS_A_RUN = word_set("TERM INT KILL HUP QUIT ALRM 15 2 9 1 3 14")
+
+
+def _timeout(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`timeout [-s SIG] [-k KILL_AFTER] DURATION CMD`: a bound, when the signal ends CMD."""
+    i = skip_options(args, 0, word_set("-s --signal -k --kill-after"))
+    if i >= len(args):
+        return None
+    signal = _option_value(args[:i], "-s", "--signal") or "TERM"
+    kill_after = duration(_option_value(args[:i], "-k", "--kill-after") or "0")
+    seconds = duration(args[i].text)
+    if seconds is not None and signal.upper().removeprefix("SIG") not in _ENDS_A_RUN:
+        seconds = seconds + kill_after if kill_after is not None else None
+    if seconds is None:
+        return e.words(args[i + 1 :], ctx, depth)
+    bound = seconds if ctx.timeout_s is None else min(seconds, ctx.timeout_s)
+    return e.words(args[i + 1 :], replace(ctx, timeout_s=bound), depth)
+
+
+def _option_value(args: Sequence[Word], short: str, long: str) -> str | None:
+    """The value of an option given as -sVAL, -s VAL, -xs VAL, --long=VAL or --long VAL."""
+    for i, word in enumerate(args):
+        text = word.text
+        following = args[i + 1].text if i + 1 < len(args) else None
+        if text == long or (text[:1] == "-" and text[1:2] != "-" and text.endswith(short[1])):
+            return following
+        if text.startswith(long + "="):
+            return text.split("=", 1)[1]
+        if text.startswith(short) and len(text) > 2:
+            return text[2:]
+    return None
+
+
+def _env(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    for i, word in enumerate(args):
+        if word.text in ("-S", "--split-string"):
+            return e.nested(_join(args[i + 1 :]), ctx, depth)
+        if word.text.startswith("--split-string="):
+            return e.nested(word.text.split("=", 1)[1] + " " + _join(args[i + 1 :]), ctx, depth)
+        if not word.text.startswith("-"):
+            break
+    return None
+
+
+def _command(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    if args and args[0].text in ("-v", "-V"):
+        return rules.read_only(f"command {args[0].text}")
+    return None
+
+
+def _shell(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`bash -c SCRIPT`, `bash FILE`, or `bash` reading its script from stdin."""
+    i, has_c = 0, False
+    while i < len(args):
+        arg = args[i].text
+        if arg in ("--", "-"):
+            i += 1
+            break
+        if arg in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+            i += 2
+        elif arg[:1] in ("-", "+") and len(arg) > 1:
+            has_c = has_c or (arg[0] == "-" and arg[1] != "-" and "c" in arg[1:])
+            i += 1
+        else:
+            break
+    operands = args[i:]
+    if has_c:
+        return (
+            e.nested(operands[0].text, ctx, depth)
+            if operands
+            else allow("other", f"{name} -c without a script")
+        )
+    if operands:
+        return allow(
+            "other", f"{name} runs the script {operands[0].text}; the guard cannot see inside it"
+        )
+    return _stdin_script(e, name, ctx, depth, cmd)
+
+
+def _stdin_script(e: Engine, name: str, ctx: Ctx, depth: int, cmd: Command | None) -> Decision:
+    if cmd is not None and cmd.stdin_text is not None:
+        return e.nested(cmd.stdin_text, ctx, depth)
+    if cmd is None or not cmd.piped:
+        return allow("other", f"{name} with no script")
+    src = cmd.pipe_source
+    if (
+        src is not None
+        and src.words
+        and posixpath.basename(src.words[0].text) in ("echo", "printf")
+    ):
+        words = [w for w in src.words[1:] if w.text not in ("-n", "-e", "-E")]
+        if not any(w.dynamic for w in words):
+            return e.nested(_join(words).replace("\\n", "\n"), ctx, depth)
+    return ask(
+        "other",
+        f"{name} runs commands read from a pipe; the guard cannot see them",
+        "run the commands directly, or write them to a script the user can review",
+    )
+
+
+def _eval(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    return e.nested(_join(args), ctx, depth)
+
+
+_SSH_VALUES = word_set("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w -B")
+
+
+def _ssh(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    i = skip_options(args, 0, _SSH_VALUES)
+    if i + 1 >= len(args):
+        return None
+    return e.nested(_join(args[i + 1 :]), ctx, depth)
+
+
+def _su(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`su -c CMD`, `script -qc CMD`: CMD is a shell script."""
+    script = _option_value(args, "-c", "--command")
+    return e.nested(script, ctx, depth) if script is not None else None
+
+
+_SCREEN_FLAGS = frozenset({"-ls", "-list", "-wipe", "-v", "-version", "-r", "-R", "-x"})
+
+
+def _screen(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    bg = replace(ctx, background=True)
+    i = 0
+    while i < len(args) and args[i].text.startswith("-"):
+        arg = args[i].text
+        if arg == "-X":
+            rest = [w.text for w in args[i + 1 :]]
+            if rest[:1] == ["stuff"]:
+                return e.nested(
+                    " ".join(rest[1:]).replace("\\n", "\n").replace("^M", "\n"), bg, depth
+                )
+            return allow("other", "screen -X sends a command to a session")
+        takes_value = arg not in _SCREEN_FLAGS and (arg == "-Logfile" or arg[-1] in "SceEhpTt")
+        i += 2 if takes_value else 1
+    return e.words(args[i:], bg, depth) if i < len(args) else None
+
+
+_TMUX_RUN = frozenset(
+    [
+        "new-session",
+        "new",
+        "new-window",
+        "neww",
+        "split-window",
+        "splitw",
+        "respawn-pane",
+        "respawnp",
+        "respawn-window",
+        "respawnw",
+        "run-shell",
+        "run",
+        "display-popup",
+        "popup",
+    ]
+)
+_TMUX_VALUES = word_set("-s -n -c -t -x -y -e -F -f -l -p -w -T -L -S -N")
+_TMUX_KEYS = {"Enter": "\n", "C-m": "\n", "KPEnter": "\n", "C-j": "\n", "Space": " "}
+
+
+def _tmux(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    parts, segment = [], []
+    for word in [*args, Word.literal(";")]:
+        if word.text != ";":
+            segment.append(word)
+            continue
+        decision = _tmux_command(e, segment, ctx, depth)
+        if decision is not None:
+            parts.append(decision)
+        segment = []
+    return combine(parts) if parts else None
+
+
+def _tmux_command(e: Engine, args: list[Word], ctx: Ctx, depth: int) -> Decision | None:
+    i = 0
+    while i < len(args) and args[i].text.startswith("-"):
+        if args[i].text == "-c" and i + 1 < len(args):  # `tmux -c CMD` runs CMD like `sh -c`
+            return e.nested(args[i + 1].text, ctx, depth)
+        i += 2 if args[i].text in ("-L", "-S", "-f", "-T") else 1
+    if i >= len(args):
+        return None
+    sub, rest = args[i].text, args[i + 1 :]
+    j = skip_options(rest, 0, _TMUX_VALUES)
+    bg = replace(ctx, background=True)
+    if sub in _TMUX_RUN:
+        return e.nested(_join(rest[j:]), bg, depth) if rest[j:] else None
+    if sub in ("send-keys", "send"):
+        keys = "".join(_TMUX_KEYS.get(w.text, w.text + " ") for w in rest[j:])
+        return e.nested(keys, bg, depth)
+    return None
+
+
+def _watch(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    i = skip_options(args, 0, word_set("-n --interval -q --equexit"))
+    if i >= len(args):
+        return None
+    inner = e.nested(_join(args[i:]), ctx, depth)
+    if ctx.bounded:
+        return combine([rules.read_only(f"watch bounded by timeout {ctx.timeout_s:g}s"), inner])
+    loop = deny(
+        "watch repeats its command until interrupted and blocks this session",
+        "run the command once; to wait for a run to finish: `trainward wait RUN`",
+    )
+    return combine([loop, inner])
+
+
+def _find(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    roots = [w for w in args if not w.text.startswith(("-", "(", "!"))][:1] or [Word.literal(".")]
+    parts, i = [], 0
+    while i < len(args):
+        if args[i].text in ("-exec", "-execdir", "-ok", "-okdir"):
+            j = next((k for k in range(i + 1, len(args)) if args[k].text in (";", "+")), len(args))
+            inner = [roots[0] if w.text == "{}" else w for w in args[i + 1 : j]]
+            parts.append(e.words(inner, ctx, depth))
+            i = j
+        i += 1
+    if not parts:
+        return None
+    return combine([*parts, rules.tool("find", [w.text for w in args], ctx, e.home)])
+
+
+SPECIAL: dict[str, Special] = {
+    "timeout": _timeout,
+    "env": _env,
+    "command": _command,
+    "eval": _eval,
+    "ssh": _ssh,
+    "su": _su,
+    "screen": _screen,
+    "tmux": _tmux,
+    "watch": _watch,
+    "find": _find,
+    "script": _su,  # script -c CMD
+    "at": lambda e, name, args, ctx, depth, cmd: _stdin_script(
+        e, name, replace(ctx, background=True), depth, cmd
+    ),
+    "batch": lambda e, name, args, ctx, depth, cmd: _stdin_script(
+        e, name, replace(ctx, background=True), depth, cmd
+    ),
+    **{shell: _shell for shell in ("bash", "sh", "zsh", "dash", "ksh", "mksh", "fish")},
+}

@@ -1,0 +1,1 @@
+"""Where trainward meets the assistants: installing the skills and the guard hook."""

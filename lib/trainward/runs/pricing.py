@@ -1,0 +1,132 @@
+"""GPU prices and cost estimates.
+
+Prices come from, in order: the experiment's `price_per_hour`, the workspace's live rates
+(`modal billing rates --json`, read by the Modal backend when available), or the table
+below. Every estimate says which source it used. The table is Modal's published on-demand
+rate per GPU-hour; CPU and memory are charged on top per core-hour and GiB-hour.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from trainward.config.experiment import Experiment
+from trainward.config.values import gpu_count
+
+TABLE_DATE = "2026-11"
+#: USD per GPU-hour (Modal on-demand list prices).
+GPU_PER_HOUR: dict[str, float] = {
+    "B200": 6.25,
+    "H200": 4.54,
+    "H100": 3.95,
+    "H100!": 3.95,
+    "A100-80GB": 2.50,
+    "A100": 2.10,
+    "A100-40GB": 2.10,
+    "L40S": 1.95,
+    "A10G": 1.10,
+    "A10": 1.10,
+    "L4": 0.80,
+    "T4": 0.59,
+}
+CPU_CORE_PER_HOUR = 0.0473
+MEMORY_GIB_PER_HOUR = 0.0080
+
+
+@dataclass(frozen=True)
+class Price:
+    per_hour: float
+    source: str  # "config", "modal-billing-rates", "table (2026-11)", "local (free)"
+    gpu: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_live_rates(raw: dict[str, Any]) -> dict[str, float]:
+    """`modal billing rates --json` -> USD per hour by GPU type (and "cpu", "memory").
+
+    The workspace's keys name the resource (e.g. "gpu.h100", "gpu.a100-80gb", "cpu.core",
+    "memory.gib"); values are USD per second (a value of 0.05 or more is taken to be
+    per hour already). Keys that name nothing we price are ignored."""
+    out: dict[str, float] = {}
+    by_len = sorted(GPU_PER_HOUR, key=len, reverse=True)
+    for key, value in raw.items():
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            continue
+        per_hour = rate * 3600 if rate < 0.05 else rate
+        norm = key.upper().replace("_", "-")
+        gpu = next(
+            (g for g in by_len if re.search(rf"(^|[^A-Z0-9]){re.escape(g)}($|[^A-Z0-9])", norm)),
+            None,
+        )
+        if gpu:
+            out.setdefault(gpu, per_hour)
+        elif "CPU" in norm:
+            out["cpu"] = per_hour
+        elif "MEM" in norm:
+            out["memory"] = per_hour
+    return out
+
+
+def price_for(exp: Experiment, backend: str, live_rates: dict[str, float] | None = None) -> Price:
+    """The hourly price of one run of `exp` on `backend`."""
+    gpu = exp.resources.gpu
+    if exp.price_per_hour is not None:
+        return Price(exp.price_per_hour, "config", gpu)
+    if backend == "local":
+        return Price(0.0, "local (your own machine)", gpu)
+    live = live_rates or {}
+    cpu_rate, mem_rate = live.get("cpu", CPU_CORE_PER_HOUR), live.get("memory", MEMORY_GIB_PER_HOUR)
+    base = exp.resources.cpu * cpu_rate + exp.resources.memory / 1024 * mem_rate
+    if not gpu:
+        source = "modal-billing-rates" if "cpu" in live else f"table ({TABLE_DATE})"
+        return Price(round(base, 4), f"{source}, CPU only", None)
+    kind, count = gpu.split(":")[0], gpu_count(gpu)
+    if kind in live:
+        return Price(round(live[kind] * count + base, 4), "modal-billing-rates", gpu)
+    return Price(round(GPU_PER_HOUR[kind] * count + base, 4), f"table ({TABLE_DATE})", gpu)
+
+
+def cost(price: Price, seconds: float | None) -> float | None:
+    if seconds is None:
+        return None
+    return round(price.per_hour * seconds / 3600.0, 4)
+
+
+def gpu_hours(exp: Experiment, seconds: float) -> float:
+    return gpu_count(exp.resources.gpu) * seconds / 3600.0
+
+
+def estimate(
+    exp: Experiment,
+    backend: str,
+    *,
+    expected_s: float | None,
+    live_rates: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The launch plan's cost block: hourly price, worst case per attempt, and the expectation.
+
+    `expected_s` is the runtime of an earlier finished run of the same config when one is
+    known (scaled by epochs), else None; the worst case is the per-attempt timeout.
+    """
+    price = price_for(exp, backend, live_rates)
+    timeout = exp.timeout_s
+    attempts = exp.resources.retries + 1
+    return {
+        "price_per_hour": price.per_hour,
+        "price_source": price.source,
+        "gpu": price.gpu,
+        "expected_seconds": expected_s,
+        "expected_usd": cost(price, expected_s),
+        "max_usd_per_attempt": cost(price, timeout),
+        "max_usd": cost(price, timeout * attempts),
+        "max_gpu_hours": round(gpu_hours(exp, timeout * attempts), 3),
+        "basis": "expected from an earlier run of this config"
+        if expected_s
+        else f"worst case: timeout {timeout} s x {attempts} attempt(s)",
+    }
