@@ -115,7 +115,7 @@ def run_one(
     config = REPO / "experiments" / f"{arch}-medium-gpu.yaml"
     sets = [
         "data.dataset=fgc-bench",
-        "data.generate.games=48",
+        "train.generate.games=48",
         "wandb.mode=disabled",
         *MODES[mode],
         *extra,

@@ -47,11 +47,12 @@ def train_runs(root: Path, runs: int, games: int) -> tuple[Path, list[str], dict
         doc = {
             "name": f"b{i}",
             "backend": "local",
-            "train": {**TRAIN, "seed": i},
-            "data": {
-                "dataset": "bench",
+            "train": {
+                **TRAIN,
+                "seed": i,
                 "generate": {"games": 60 + games, "frames": 300, "seed": 0},
             },
+            "data": {"dataset": "bench"},
         }
         cfg = root / f"b{i}.yaml"
         cfg.write_text(yaml.safe_dump(doc))

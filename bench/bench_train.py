@@ -74,7 +74,7 @@ def block(trainer: Any, steps: int, harness: bool) -> dict[str, float]:
 def measure(rounds: int) -> dict[str, Any]:
     sets = [
         "data.dataset=fgc-bench",
-        f"data.generate.games={60 * rounds + 40}",
+        f"train.generate.games={60 * rounds + 40}",
         "train.checkpoint_every=200",
         "train.log_every=50",
     ]

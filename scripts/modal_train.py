@@ -70,7 +70,7 @@ def load_declaration() -> dict[str, Any]:
     if raw:
         return json.loads(raw)
     from trainward.backends.modal import declaration_for
-    from trainward.config.experiment import load_experiment
+    from trainward.config import load_experiment
 
     config = os.environ.get("TRAINWARD_CONFIG") or _config_from_argv() or DEFAULT_CONFIG
     root = Path(__file__).resolve().parent.parent
@@ -120,18 +120,19 @@ class AttemptFailed(Exception):
     """Raised so that Modal retries the attempt (a crash, or a stop signal from preemption)."""
 
 
-def _run(spec: dict[str, Any]) -> dict[str, Any]:
+def _run(raw: dict[str, Any]) -> dict[str, Any]:
     """One attempt of a run, re-entrant: reload, resume from the newest checkpoint, commit."""
-    from trainward.runs.worker import run_attempt
+    from trainward.core.states import exit_meaning
+    from trainward.runs.worker import WorkerSpec, run_attempt
 
     volume.reload()
     project = str(container_path(REMOTE_ROOT))
-    spec = {**spec, "code_dir": project, "root": project}
+    spec = WorkerSpec.from_json(raw).replace(code_dir=project, root=project)
     if project not in sys.path:
         sys.path.insert(0, project)
     started = time.time()
     deadline = started + DECL["timeout"] - min(CONTINUE_MARGIN_S, 0.2 * DECL["timeout"])
-    budget_s = spec.get("max_seconds")  # a sweep's budget share for this run, per attempt
+    budget_s = spec.max_seconds  # a sweep's budget share for this run, per attempt
     budget_bound = budget_s is not None and started + budget_s < deadline
     if budget_bound:
         deadline = started + budget_s
@@ -146,16 +147,21 @@ def _run(spec: dict[str, Any]) -> dict[str, Any]:
         volume.commit()
         return {"status": "failed", "reason": reason, "exit_code": 3}
     if status == "continue":
-        call = run_spec.spawn({**spec, "continuation": spec.get("continuation", 0) + 1})
+        call = run_spec.spawn(spec.replace(continuation=spec.continuation + 1).to_json())
         ctx.ledger.continued(call.object_id, attempt_elapsed=time.time() - started)
         volume.commit()
         return {"status": "continue", "next_call": call.object_id}
-    if code == 2:
-        return {"status": "failed", "reason": ctx.ledger.status.get("reason"), "exit_code": 2}
-    if code != 0:
+    meaning = exit_meaning(code, stop_requested=ctx.stop_was_asked())
+    if meaning.retry:
         raise AttemptFailed(
             f"attempt ended with exit code {code}: {ctx.ledger.status.get('reason')}"
         )
+    if meaning.state != "finished":
+        return {
+            "status": meaning.state,
+            "reason": ctx.ledger.status.get("reason"),
+            "exit_code": code,
+        }
     return {"status": "finished", **{k: v for k, v in (result or {}).items() if k != "status"}}
 
 
@@ -174,8 +180,7 @@ def train(
     resume: str = "",
 ) -> dict[str, Any]:
     """The runbook's entry: `modal run --detach scripts/modal_train.py::train --config ...`."""
-    from trainward.config.experiment import load_experiment
-    from trainward.config.overrides import Overrides
+    from trainward.config import Overrides, load_experiment
     from trainward.runs.launch import LaunchRequest, plan_launch, worker_spec
     from trainward.runs.registry import Registry
 
@@ -190,9 +195,8 @@ def train(
         run_name=run_name or None,
         resume=resume or None,
     )
-    return _run(
-        worker_spec(req, plan_launch(req, Registry(Path("/tmp/trainward-registry.jsonl")), None))
-    )
+    plan = plan_launch(req, Registry(Path("/tmp/trainward-registry.jsonl")), None)
+    return _run(worker_spec(req, plan).to_json())
 
 
 @app.function(

@@ -34,8 +34,13 @@ MALFORMED: list[tuple[str, str | bytes, list[str]]] = [
     ("unknown-data", "name: x\ndata:\n  dataset: d\n  sorce: here\n", ["data.sorce", ":4"]),
     (
         "unknown-generate",
-        "name: x\ndata:\n  generate:\n    gams: 3\n",
-        ["data.generate.gams", ":4"],
+        "name: x\ntrain:\n  generate:\n    gams: 3\n",
+        ["train.generate.gams", ":4"],
+    ),
+    (
+        "moved-generate",
+        "name: x\ndata:\n  generate:\n    games: 3\n",
+        ["data.generate", "train.generate", ":3"],
     ),
     ("unknown-resources", "name: x\nresources:\n  gpus: A100\n", ["resources.gpus", ":3"]),
     ("unknown-wandb", "name: x\nwandb:\n  projet: p\n", ["wandb.projet", ":3"]),
@@ -96,9 +101,9 @@ MALFORMED: list[tuple[str, str | bytes, list[str]]] = [
     ("binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["binary"]),
     ("not-utf8", b"name: caf\xe9\n", ["not valid UTF-8"]),
     (
-        "generate-with-custom-entry",
-        "name: x\nentrypoint: pkg.mod:fn\ndata:\n  generate: {games: 2}\n",
-        ["data.generate"],
+        "train-section-with-custom-entry",
+        "name: x\nentrypoint: pkg.mod:fn\ntrain:\n  generate: {games: 2}\n",
+        ["train", "params"],
     ),
 ]
 

@@ -9,9 +9,11 @@ from pathlib import Path
 from click.testing import CliRunner
 from trainward.backends.local import LocalBackend
 from trainward.cli.data import data
+from trainward.core.contracts import RegistryRecord
+from trainward.core.states import LAUNCHED
 from trainward.data.manifest import write_local_manifest
 from trainward.runs.ledger import LedgerWriter, run_path
-from trainward.runs.registry import LAUNCHED, Registry
+from trainward.runs.registry import Registry
 
 from tests.conftest import REPO, tw, write_experiment
 from tests.test_datasync import make_dataset, rewrite_same_size
@@ -175,7 +177,7 @@ def fake_run(run: str, files: dict[str, bytes], *, manifest: bool) -> Path:
     if manifest:
         write_local_manifest(run_dir / "results")
     reg = Registry()
-    reg.update(reg.claim({"run": run, "backend": "local", "volume": VOL}), state=LAUNCHED)
+    reg.update(reg.claim(RegistryRecord(run=run, backend="local", volume=VOL)), state=LAUNCHED)
     return run_dir
 
 

@@ -66,7 +66,8 @@ def test_writer_reader_round_trip(tmp_path: Path) -> None:
     assert st["step"] == 10 and st["pct"] == 50.0 and st["state"] == "running"
     assert st["validation"][0]["val_loss/total"] == 0.5
     assert st["checkpoints"]["latest"]["sha256"] == "ab" * 32
-    assert reader.run_info()["name"] == "r1"
+    info = reader.run_info()
+    assert info is not None and info.name == "r1"
     assert [e["event"] for e in reader.events()] == ["start", "checkpoint"]
 
 

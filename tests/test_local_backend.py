@@ -31,7 +31,7 @@ LAUNCH_THEN_LINGER = textwrap.dedent("""
 
 def _launched(run: str) -> bool:
     rec = Registry().get(run)
-    return bool(rec and rec.get("state") == "launched")
+    return bool(rec and rec.state == "launched")
 
 
 def _start_launcher(cfg: Path, run: str, new_session: bool) -> subprocess.Popen[str]:
@@ -58,7 +58,7 @@ def test_run_survives_sigkill_of_its_launcher(ticker_experiment, kill_on_exit) -
     assert launcher.poll() is None, "the launcher must still be alive when killed"
     launcher.kill()
     launcher.wait(10)
-    kill_on_exit.append(Registry().get("survivor")["ids"]["pid"])
+    kill_on_exit.append(Registry().get("survivor").ids["pid"])
     st = _final_status("survivor")
     assert st["verdict"] == "finished"
     assert st["progress"]["step"] == 30 and st["validation"][-1]["val_loss/total"] == pytest.approx(
@@ -72,7 +72,7 @@ def test_run_survives_sighup_to_the_launchers_process_group(
     cfg = ticker_experiment(steps=30, interval=0.05)
     launcher = _start_launcher(cfg, "hup", new_session=True)  # like a terminal's foreground group
     wait_for(lambda: _launched("hup"), 30, what="the launch")
-    kill_on_exit.append(Registry().get("hup")["ids"]["pid"])
+    kill_on_exit.append(Registry().get("hup").ids["pid"])
     os.killpg(launcher.pid, signal.SIGHUP)
     assert launcher.wait(10) == -signal.SIGHUP
     st = _final_status("hup")
@@ -125,7 +125,7 @@ def test_lost_process_is_detected(ticker_experiment) -> None:
     wait_for(
         lambda: tw("status", "lost", "--json").json()["progress"].get("step"), 30, what="progress"
     )
-    pid = Registry().get("lost")["ids"]["pid"]
+    pid = Registry().get("lost").ids["pid"]
     os.killpg(pid, signal.SIGKILL)  # supervisor and worker die with no exit record
     backend = LocalBackend()
     wait_for(lambda: backend.state(backend.find_run("lost")).state == "lost", 10, what="lost")
@@ -185,7 +185,7 @@ def test_proc_files_record_identity(ticker_experiment) -> None:
     wait_for(lambda: (pdir / "exit.json").exists(), 10, what="the exit record")
     proc = json.loads((pdir / "proc.json").read_text())
     exit_doc = json.loads((pdir / "exit.json").read_text())
-    assert proc["pid"] == Registry().get("ident")["ids"]["pid"]
+    assert proc["pid"] == Registry().get("ident").ids["pid"]
     assert exit_doc["state"] == "finished" and exit_doc["exit_code"] == 0
 
 
@@ -201,6 +201,6 @@ def test_wait_until_checkpoint_files_and_lookup_by_id(ticker_experiment) -> None
     assert [f["path"] for f in listing["files"]] == ["checkpoints/latest.pt"]
     everything = {f["path"] for f in tw("files", "ckw", "-r", "--json").json()["files"]}
     assert {"run.json", "status.json", "metrics.jsonl", "events.jsonl"} <= everything
-    pid = Registry().get("ckw")["ids"]["pid"]
+    pid = Registry().get("ckw").ids["pid"]
     assert pid and tw("stop", "ckw", "--yes").code == 0
     assert tw("files", "nope").code == 4

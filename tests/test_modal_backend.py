@@ -158,6 +158,7 @@ def test_dry_run_needs_no_credentials_and_touches_nothing(modal_fake, modal_exp)
         "memory_mb": 8192,
         "timeout_s": 7200,
         "retries": 3,
+        "max_runtime_s": None,
     }
     assert plan["secrets"] == [{"name": "wandb", "required_keys": ["WANDB_API_KEY"]}]
     assert plan["cost"]["price_source"].startswith("table") and plan["cost"]["max_usd"] > 0

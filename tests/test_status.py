@@ -53,7 +53,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, float]]:
 
 def _pid_of_worker(run: str) -> int:
     """The worker (child of the supervisor) that runs the trainer."""
-    sup = Registry().get(run)["ids"]["pid"]
+    sup = Registry().get(run).ids["pid"]
     children = Path(f"/proc/{sup}/task/{sup}/children").read_text().split()
     return int(children[0])
 
@@ -69,7 +69,7 @@ def test_status_path_makes_no_write_calls(ticker_experiment, tw_home: Path) -> N
     before = _snapshot(tw_home)
     reader = StatusReader(Registry(), ReadOnly(backend))
     s = reader.read("ro")
-    assert s.verdict == "finished" and s.progress["step"] == 15
+    assert s.verdict == "finished" and s.progress.step == 15
     for verb in ("ensure_volume", "upload_files", "write_file", "remove_file", "launch", "stop"):
         with pytest.raises(AttributeError):
             getattr(ReadOnly(backend), verb)
@@ -115,7 +115,7 @@ def test_zombie_when_the_trainer_is_killed(ticker_experiment) -> None:
         30,
         what="progress",
     )
-    os.killpg(Registry().get("zomb")["ids"]["pid"], signal.SIGKILL)
+    os.killpg(Registry().get("zomb").ids["pid"], signal.SIGKILL)
     s = wait_for(
         lambda: (d := tw("status", "zomb", "--json").json())["verdict"] == "zombie" and d,
         15,
@@ -150,7 +150,8 @@ def test_report_has_targets_categories_and_cost(ticker_experiment) -> None:
         steps=8,
         interval=0.01,
         extra=(
-            "targets: {val_metric/action_change_acc: '>0.75', val_action/cat_movement: '>=93%'}\nprice_per_hour: 3.6"
+            "targets: {val_metric/action_change_acc: '>0.75', val_action/cat_movement: '>=93%'}\nprice_per_hour: 3.6\n"
+            "metrics: {categories: val_action/cat_}"
         ),
     )
     tw("launch", str(cfg), "--run-name", "rep")
@@ -168,7 +169,7 @@ def test_report_has_targets_categories_and_cost(ticker_experiment) -> None:
     assert doc["cost"]["so_far_usd"] > 0
     text = tw("status", "rep").stdout
     assert "## rep: FINISHED" in text and "| movement | 91.0% | >=93% | BELOW TARGET |" in text
-    assert "### Validation" in text and "change acc" in text
+    assert "### Validation" in text and "val_metric/action_change_acc" in text
 
 
 def test_status_all_and_runs(ticker_experiment) -> None:

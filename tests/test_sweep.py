@@ -135,7 +135,7 @@ def test_grid_expansion_single_and_errors(project: Path) -> None:
         project / "experiments" / "grid.yaml",
         """name: grid
 base: tick.yaml
-grid: {params.skill: [0.1, 0.2], train.seed: [0, 1]}
+grid: {params.skill: [0.1, 0.2], params.seed: [0, 1]}
 """,
     )
     sw = load_sweep(cfg)
@@ -145,7 +145,7 @@ grid: {params.skill: [0.1, 0.2], train.seed: [0, 1]}
         "grid-skill-0.2-seed-0",
         "grid-skill-0.2-seed-1",
     ]
-    assert sw.members["grid-skill-0.2-seed-1"].train.seed == 1
+    assert sw.members["grid-skill-0.2-seed-1"].params["seed"] == 1
     res = tw("sweep", str(cfg), "--single", "nope", "--dry-run")
     assert (
         res.code == 2

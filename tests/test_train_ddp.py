@@ -24,9 +24,9 @@ TOL = 1e-4
 SPAWN = """
 import json, sys
 from pathlib import Path
-from trainward.runs.worker import build_context
+from trainward.runs.worker import WorkerSpec, build_context
 from trainward.train import loop, parallel
-spec = json.loads(sys.argv[1])
+spec = WorkerSpec.from_json(json.loads(sys.argv[1]))
 ctx = build_context(spec, Path(sys.argv[2]), attempt=1)
 result = parallel.spawn(ctx, 2, loop.train_process)
 ctx.ledger.close()
@@ -86,6 +86,7 @@ def test_spawned_workers_match_one(single: dict[str, Any]) -> None:
     exp = load_experiment(single["config"])
     spec = {
         "run": "spawned",
+        "volume": exp.volume,
         "experiment": exp.to_dict(),
         "root": exp.root,
         "run_info": {"name": "spawned"},

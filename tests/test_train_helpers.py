@@ -16,12 +16,9 @@ import yaml
 TINY_TRAIN: dict[str, Any] = {
     "arch": "mamba2", "size": "small", "epochs": 2, "batch_size": 32, "lr": 3.0e-3,
     "warmup_steps": 5, "window": 8, "log_every": 5, "checkpoint_every": 10,
-    "device": "cpu", "num_threads": 1,
+    "device": "cpu", "num_threads": 1, "generate": {"games": 12, "frames": 200, "seed": 0},
 }  # fmt: skip
-TINY_DATA: dict[str, Any] = {
-    "dataset": "fgc-tiny",
-    "generate": {"games": 12, "frames": 200, "seed": 0},
-}
+TINY_DATA: dict[str, Any] = {"dataset": "fgc-tiny"}
 
 
 def write_config(root: Path, name: str = "tiny", *, train: dict[str, Any] | None = None,

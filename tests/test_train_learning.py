@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 from trainward.config.experiment import experiment_from_dict
+from trainward.core.contracts import RunInfo, WorkerSpec
 from trainward.runs.worker import build_context
 from trainward.train import data, run_training
 from trainward.train.metrics import collect, summarize
@@ -38,7 +39,7 @@ def smoke_experiment(arch: str) -> Any:
 def untrained_val_loss(exp: Any, data_dir: Path) -> float:
     """Validation loss of the model the trainer starts from (same seed, same init order)."""
     cfg = exp.train
-    files = data.select_games(data_dir, generated=exp.data.generate.games, max_games=None)
+    files = data.select_games(data_dir, generated=exp.train.generate.games, max_games=None)
     _, val_games = data.split_games(len(files), cfg.val_fraction)
     replays = data.Replays(data.encode(files, write=False), cfg.window, torch.device("cpu"))
     torch.manual_seed(cfg.seed)
@@ -49,7 +50,8 @@ def untrained_val_loss(exp: Any, data_dir: Path) -> float:
 @pytest.mark.parametrize("arch", ["mlp", "gru", "transformer", "mamba2"])
 def test_architecture_learns(arch: str, volume: Path) -> None:
     exp = smoke_experiment(arch)
-    spec = {"run": f"learn-{arch}", "experiment": exp.to_dict(), "root": exp.root, "run_info": {}}
+    spec = WorkerSpec(run=f"learn-{arch}", volume=exp.volume, experiment=exp.to_dict(), root=exp.root,
+                      run_info=RunInfo(name=f"learn-{arch}"))  # fmt: skip
     ctx = build_context(spec, volume, attempt=1)
     try:
         result = run_training(ctx)

@@ -116,7 +116,7 @@ def test_config_differences_allow_only_keys_that_do_not_change_the_math() -> Non
     saved = exp.identity()
     changed = load_experiment(REPO / "experiments" / "smoke-cpu.yaml")
     changed.train.log_every, changed.train.compile, changed.train.lr = 7, True, 1.0
-    diffs = checkpoint.config_differences(saved, changed.identity())
+    diffs = checkpoint.config_differences(saved, changed.identity(), changed.resume_may_change)
     assert [d[0] for d in diffs] == ["train.lr"]
     state = {"config": {"identity": saved, "hash": exp.config_hash}}
     with pytest.raises(ConfigMismatch, match=r"train\.lr: 0\.003 in the checkpoint, 1\.0 now"):
@@ -142,7 +142,7 @@ TRAINER_CONFIGS = ["smoke-cpu.yaml"] + [
 @pytest.mark.parametrize("name", TRAINER_CONFIGS)
 def test_trainer_configs_load(name: str) -> None:
     exp = load_experiment(REPO / "experiments" / name)
-    assert exp.entry.kind == "builtin" and exp.data.generate is not None
+    assert exp.entry.kind == "builtin" and exp.train.generate is not None
     build_model(exp.train.arch, "small", exp.train.window)  # arch and window are valid
     if name != "smoke-cpu.yaml":
         assert (

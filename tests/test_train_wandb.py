@@ -64,6 +64,7 @@ def test_missing_wandb_module_is_a_ledger_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from trainward.config.experiment import experiment_from_dict
+    from trainward.core.contracts import RunInfo, WorkerSpec
     from trainward.runs.worker import build_context
     from trainward.train.trackers import NullTracker, start_tracker
 
@@ -72,7 +73,14 @@ def test_missing_wandb_module_is_a_ledger_warning(
     )  # as if the module were absent
     exp = experiment_from_dict({"name": "nowandb", "wandb": {"project": "p", "mode": "offline"}})
     ctx = build_context(
-        {"run": "nowandb", "experiment": exp.to_dict(), "run_info": {}}, tmp_path, attempt=1
+        WorkerSpec(
+            run="nowandb",
+            volume=exp.volume,
+            experiment=exp.to_dict(),
+            run_info=RunInfo(name="nowandb"),
+        ),
+        tmp_path,
+        attempt=1,
     )
     assert isinstance(start_tracker(ctx), NullTracker)
     ctx.ledger.close()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from trainward.runs.ledger import open_run
+from trainward import open_run
 
 
 def make_data(seed: int, n: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,9 +42,8 @@ def save(path: Path, state: dict) -> tuple[str, int]:
 
 def main() -> None:
     exp = json.loads(os.environ.get("TRAINWARD_EXPERIMENT", "{}"))
-    hp = exp.get("train", {})
     params = exp.get("params", {})
-    epochs, lr, seed = hp.get("epochs", 3), hp.get("lr", 1e-2), hp.get("seed", 0)
+    epochs, lr, seed = params.get("epochs", 3), params.get("lr", 1e-2), params.get("seed", 0)
     hidden = int(params.get("hidden", 32))
     torch.manual_seed(seed)
     stop = {"now": False}

@@ -60,6 +60,12 @@ class IntegrityError(TrainwardError):
     kind = "integrity"
 
 
+class ContractError(IntegrityError):
+    """A document (registry line, status.json, worker spec) does not have its contract's shape."""
+
+    kind = "contract"
+
+
 class ManifestError(IntegrityError):
     """A data manifest is malformed or names a path outside its dataset."""
 
@@ -159,3 +165,8 @@ class RemoteUnavailable(TrainwardError):
 
 class AuthError(RemoteUnavailable):
     kind = "auth"
+
+
+class Cancelled(Exception):
+    """Internal: the caller gave up on a bounded remote check; stop before the next request.
+    Never leaves the library (the caller has already raised RemoteUnavailable)."""

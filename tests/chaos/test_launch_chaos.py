@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 from trainward.backends.local import LocalBackend
+from trainward.core.states import LAUNCHED, NOT_LAUNCHED
 from trainward.runs.ledger import LedgerReader
-from trainward.runs.registry import LAUNCHED, NOT_LAUNCHED, Registry
+from trainward.runs.registry import Registry
 
 from tests.conftest import REPO, tw
 
@@ -46,7 +47,7 @@ def _settled(run: str) -> dict | None:
     rec = Registry().get(run)
     if rec is None:
         return None
-    view = Registry().view(rec, lambda r: backend.find_run(r["run"]) is not None)
+    view = Registry().view(rec, lambda r: backend.find_run(r.run) is not None)
     return view
 
 
@@ -84,14 +85,14 @@ def test_launcher_sigkilled_at_random_moments(ticker_experiment, monkeypatch) ->
         where = f"seed {SEED}, trial {i} ({run})"
         view = _settled(run)
         assert _supervisors(run) <= 1, where
-        if view is None or view["state"] == NOT_LAUNCHED:
+        if view is None or view.state == NOT_LAUNCHED:
             outcomes[run] = "not launched"
             backend = LocalBackend()
             assert backend.find_run(run) is None, where
             assert not (backend.proc_dir(run) / "proc.json").exists(), where
             assert not LedgerReader(backend, "trainward", run).exists(), where
             continue
-        assert view["state"] == LAUNCHED, (where, view)
+        assert view.state == LAUNCHED, (where, view)
         outcomes[run] = "launched"
         st = tw("wait", run, "--timeout", "60", "--interval", "0.2", "--json")
         doc = st.json()

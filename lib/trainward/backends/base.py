@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from trainward.config.experiment import Secret
-from trainward.errors import TrainwardError
+from trainward.core.contracts import ResourcePlan, SecretRef, WorkerSpec
 
 # progress(bytes_done, bytes_total); bytes_total may be 0 when unknown.
 Progress = Callable[[int, int], None]
@@ -86,31 +86,31 @@ class Check:
         return asdict(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class LaunchSpec:
     """Everything a backend needs to start one detached run of the worker.
 
-    `worker_spec` is the JSON-able document the worker reads (`trainward.runs.worker`): the resolved
-    experiment, the run name, the volume, the resume source. Backends do not interpret it
-    beyond passing it on; they only add where the volume is mounted.
+    `worker_spec` is the document the worker reads (`trainward.runs.worker`): the resolved
+    experiment, the run name, the volume, the resume source. Backends pass it on as it is.
+    `resources` sizes the compute (Modal declares its function from it; the local backend
+    enforces the per-attempt timeout and the retries), `secrets` are attached by name.
     """
 
     run: str
     volume: str
-    worker_spec: dict[str, Any]
-    gpu: str | None = None
-    cpu: float | None = None
-    memory_mb: int | None = None
-    timeout_s: int | None = None
-    retries: int = 0
-    secrets: Sequence[str] = ()
+    worker_spec: WorkerSpec
+    resources: ResourcePlan
+    secrets: tuple[SecretRef, ...] = ()
     code_dir: Path | None = None
-    env: dict[str, str] = field(default_factory=dict)
     deployed_app: str | None = None  # Modal: spawn from this deployed app instead of a new one
 
+    @property
+    def timeout_s(self) -> int:
+        return self.resources.timeout_s
 
-class BackendError(TrainwardError):
-    pass
+    @property
+    def retries(self) -> int:
+        return self.resources.retries
 
 
 @runtime_checkable

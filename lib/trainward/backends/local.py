@@ -23,14 +23,16 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from trainward.backends.base import Check, ComputeState, FileEntry, LaunchSpec, Progress, RunHandle
 from trainward.config.experiment import Secret
 from trainward.core import paths
+from trainward.core.contracts import Document, WorkerSpec
 from trainward.core.fileio import atomic_write
-from trainward.core.proc import pid_alive
+from trainward.core.proc import pid_alive, same_process
 from trainward.errors import NotFound, RunExists, UsageError
 
 CHUNK = 1 << 20
@@ -97,6 +99,20 @@ def spawn_detached(argv: list[str], env: dict[str, str], log: Path) -> int:
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
+
+
+@dataclass(frozen=True)
+class ProcSpec(Document):
+    """local/runs/<run>/spec.json: what the supervisor runs (written by `launch`)."""
+
+    run: str
+    volume: str
+    volume_root: str
+    worker_spec: WorkerSpec
+    version: int = 1
+    retries: int = 0
+    timeout_s: int | None = None
+    secrets: tuple[str, ...] = ()
 
 
 class LocalBackend:
@@ -225,19 +241,19 @@ class LocalBackend:
         for name in ("exit.json", "proc.json", "stop.json"):
             with contextlib.suppress(FileNotFoundError):
                 (pdir / name).rename(pdir / f"{name}.prev")
-        doc = {
-            "run": spec.run,
-            "volume": spec.volume,
-            "volume_root": str(self.volume_root(spec.volume)),
-            "worker_spec": spec.worker_spec,
-            "retries": spec.retries,
-            "timeout_s": spec.timeout_s,
-            "secrets": list(spec.secrets),
-        }
-        atomic_write(pdir / "spec.json", json.dumps(doc, indent=2, default=str).encode())
+        doc = ProcSpec(
+            run=spec.run,
+            volume=spec.volume,
+            volume_root=str(self.volume_root(spec.volume)),
+            worker_spec=spec.worker_spec,
+            retries=spec.retries,
+            timeout_s=spec.timeout_s,
+            secrets=tuple(s.name for s in spec.secrets),
+        )
+        atomic_write(pdir / "spec.json", json.dumps(doc.to_json(), indent=2).encode())
         cwd = str(spec.code_dir) if spec.code_dir else os.getcwd()
         env = {k: v for k, v in os.environ.items() if k not in INHERITED_ENV_DROP}
-        env.update({**spec.env, "PYTHONUNBUFFERED": "1", "TRAINWARD_CWD": cwd})
+        env.update({"PYTHONUNBUFFERED": "1", "TRAINWARD_CWD": cwd})
         pid = spawn_detached(
             [sys.executable, "-m", "trainward.backends.supervisor", str(pdir)],
             env,
@@ -291,7 +307,7 @@ class LocalBackend:
                 "lost", reason="the supervisor never started (its launcher died before the spawn)"
             )
         pid = proc.get("pid")
-        if pid_alive(pid):
+        if same_process(pid, proc.get("start_token")):
             return ComputeState(
                 "running", started_at=started, detail={"pid": pid, "attempt": proc.get("attempt")}
             )
@@ -327,17 +343,17 @@ class LocalBackend:
     def stop(self, handle: RunHandle) -> None:
         """End the run: SIGTERM to its process group (the trainer checkpoints), SIGKILL after 20 s."""
         pdir = self.proc_dir(handle.run)
-        proc = self._read_json(pdir / "proc.json")
-        pid = proc.get("pid") if proc else handle.ids.get("pid")
+        proc = self._read_json(pdir / "proc.json") or {}
+        pid, token = proc.get("pid"), proc.get("start_token")
         atomic_write(pdir / "stop.json", json.dumps({"requested_at": time.time()}).encode())
-        if not pid or not pid_alive(pid):
-            return
+        if not isinstance(pid, int) or not same_process(pid, token):
+            return  # never signal a pid that is no longer this run's supervisor
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.time() + 20
-        while time.time() < deadline and pid_alive(pid):
+        while time.time() < deadline and same_process(pid, token):
             time.sleep(0.1)
-        if pid_alive(pid):
+        if same_process(pid, token):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
         if not (pdir / "exit.json").exists():

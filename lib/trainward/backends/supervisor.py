@@ -1,9 +1,10 @@
 """The detached local supervisor: `python -m trainward.backends.supervisor PROC_DIR`.
 
 It runs in its own session (the local backend starts it with start_new_session), records
-its pid, runs the worker, retries it the way Modal retries a container (any failure except
-a config error, exit 2, while retries remain), enforces the per-attempt timeout, and writes
-exit.json when it ends. `trainward stop` sends SIGTERM to the whole process group.
+its pid, runs the worker, retries it the way Modal retries a container (what each exit code
+means, retried or not, is `trainward.core.states.exit_meaning`), enforces the per-attempt
+timeout, and writes exit.json when it ends. `trainward stop` sends SIGTERM to the whole
+process group.
 """
 
 from __future__ import annotations
@@ -17,22 +18,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainward.backends.local import spawn_grace_s
+from trainward.backends.local import ProcSpec, spawn_grace_s
+from trainward.core.contracts import JsonObject
 from trainward.core.fileio import atomic_write
+from trainward.core.proc import start_token
+from trainward.core.states import exit_meaning
 
-NO_RETRY_CODES = (0, 2)
 KILL_GRACE_S = 20.0
 
 
 class Supervisor:
     def __init__(self, pdir: Path) -> None:
         self.pdir = pdir
-        self.spec: dict[str, Any] = json.loads((pdir / "spec.json").read_text())
+        self.spec = ProcSpec.from_json(json.loads((pdir / "spec.json").read_text()))
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
         self.started_at = time.time()
 
-    def _write(self, name: str, doc: dict[str, Any]) -> None:
+    def _write(self, name: str, doc: JsonObject) -> None:
         atomic_write(self.pdir / name, json.dumps(doc, indent=2).encode())
 
     def _on_term(self, signum: int, frame: Any) -> None:
@@ -43,7 +46,7 @@ class Supervisor:
     def _attempt(self, attempt: int) -> tuple[int, str | None]:
         env = {
             **os.environ,
-            "TRAINWARD_VOLUME_ROOT": self.spec["volume_root"],
+            "TRAINWARD_VOLUME_ROOT": self.spec.volume_root,
             "TRAINWARD_ATTEMPT": str(attempt),
             "TRAINWARD_BACKEND": "local",
         }
@@ -52,7 +55,7 @@ class Supervisor:
             env=env,
             stdin=subprocess.DEVNULL,
         )
-        timeout = self.spec.get("timeout_s")
+        timeout = self.spec.timeout_s
         try:
             return self.child.wait(timeout=timeout), None
         except subprocess.TimeoutExpired:
@@ -84,7 +87,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        retries = int(self.spec.get("retries") or 0)
+        retries = self.spec.retries
         attempt, code, reason = 0, 1, None
         while True:
             attempt += 1
@@ -93,26 +96,25 @@ class Supervisor:
                 {
                     "pid": os.getpid(),
                     "pgid": os.getpgid(0),
+                    "start_token": start_token(os.getpid()),
                     "started_at": self.started_at,
                     "attempt": attempt,
-                    "run": self.spec["run"],
+                    "run": self.spec.run,
                 },
             )
             code, reason = self._attempt(attempt)
-            if self.stopping or code in NO_RETRY_CODES or attempt > retries:
+            meaning = exit_meaning(code, stop_requested=self.stopping)
+            if self.stopping or not meaning.retry or attempt > retries:
                 break
             print(
                 f"[trainward] attempt {attempt} exited with {code}; retrying ({attempt}/{retries})",
                 flush=True,
             )
             time.sleep(min(2.0 * attempt, 10.0))
-        if self.stopping:
-            state, reason = "stopped", "stopped by `trainward stop`"
-        elif code == 0:
-            state = "finished"
-        else:
-            state = "failed"
-            reason = reason or (f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+        # The process's own exit status is the truth: a run that exits 0 after a stop was
+        # sent finished (the stop came too late), and says so.
+        state = {"finished": "finished", "stopped": "stopped"}.get(meaning.state, "failed")
+        reason = None if state == "finished" else (reason or meaning.reason)
         self._write(
             "exit.json",
             {

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from trainward.backends import BACKENDS, get_backend, get_reader
-from trainward.cli._common import emit, json_option
+from trainward.cli._common import emit, json_option, note
 from trainward.cli.progress import ProgressBar, human_bytes
 from trainward.data import sync as datasync
 from trainward.errors import UsageError
@@ -121,14 +121,22 @@ def status(
 )
 @json_option
 def generate(directory: Path, games: int, frames: int, seed: int, as_json: bool) -> None:
-    """Generate the synthetic replay dataset into DIR (numpy only; existing identical games are kept)."""
+    """Generate the built-in trainer's synthetic replay dataset into DIR (numpy only; existing
+    identical games are kept)."""
+    from trainward.config.schema import build
+    from trainward.core.plugins import trainer_plugin
+
+    plugin = trainer_plugin("builtin")
+    section: object = build(
+        plugin.schema, {"generate": {"games": games, "frames": frames, "seed": seed}}
+    )
     try:
-        from trainward.train.synth import generate_dataset
+        plugin.prepare_data(section, directory, note)
     except ImportError as err:
         raise UsageError(
             f"generating data needs numpy ({err})", hint="pip install 'trainward[train]'"
         ) from None
-    files = generate_dataset(directory, games=games, frames=frames, seed=seed)
+    files = sorted(directory.glob("game-*.npy"))[:games]
     size = sum(p.stat().st_size for p in files)
     doc = {
         "directory": str(directory),

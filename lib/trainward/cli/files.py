@@ -18,11 +18,11 @@ from trainward.runs.registry import Registry
 def files(run: str, path: str, recursive: bool, as_json: bool) -> None:
     """List RUN's files on its volume (under runs/RUN/PATH). Read-only; never downloads."""
     rec = Registry().resolve(run)
-    base = f"{run_path(rec['run'])}/{path.strip('/')}".rstrip("/")
-    entries = get_reader(rec["backend"]).list_files(rec["volume"], base, recursive=recursive)
+    base = f"{run_path(rec.run)}/{path.strip('/')}".rstrip("/")
+    entries = get_reader(rec.backend).list_files(rec.volume, base, recursive=recursive)
     rows = [
         {
-            "path": e.path.removeprefix(run_path(rec["run"]) + "/"),
+            "path": e.path.removeprefix(run_path(rec.run) + "/"),
             "size": e.size,
             "dir": e.is_dir,
             "mtime": e.mtime,
@@ -30,7 +30,7 @@ def files(run: str, path: str, recursive: bool, as_json: bool) -> None:
         for e in entries
     ]
     emit(
-        {"run": rec["run"], "volume": rec["volume"], "base": base, "files": rows},
+        {"run": rec.run, "volume": rec.volume, "base": base, "files": rows},
         as_json,
         lambda: (
             "\n".join(f"{'d' if r['dir'] else '-'} {r['size']:>12}  {r['path']}" for r in rows)

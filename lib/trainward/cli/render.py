@@ -1,4 +1,5 @@
-"""Pure renderers: RunStatus and run lists to Markdown. No I/O here."""
+"""Every text renderer of the CLI, in one place: status, run lists, sweeps, launch plans.
+Pure functions from documents to Markdown; no I/O here."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from trainward.runs.status import RunStatus
+from trainward.core.contracts import LaunchPlan
+from trainward.runs.runstatus import RunStatus
 
 VERDICT_MARK = {
     "running": "RUNNING",
@@ -18,11 +20,9 @@ VERDICT_MARK = {
     "stopped": "STOPPED",
     "pending": "PENDING",
     "not-launched": "NOT LAUNCHED",
-}
-SHORT_KEYS = {
-    "val_loss/total": "val loss",
-    "val_metric/action_change_acc": "change acc",
-    "val_metric/position_mae": "pos MAE",
+    "timed-out": "TIMED OUT",
+    "silent": "SILENT",
+    "unknown": "UNKNOWN",
 }
 
 
@@ -64,45 +64,43 @@ def _table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
 def progress_line(s: RunStatus) -> str:
     p, t = s.progress, s.timing
     parts = []
-    if p.get("epochs"):
-        parts.append(f"epoch {p.get('epoch') or 0}/{p['epochs']}")
-    if p.get("steps_total"):
-        parts.append(f"step {p.get('step') or 0}/{p['steps_total']} ({p.get('pct') or 0:.1f}%)")
-    elif p.get("step"):
-        parts.append(f"step {p['step']}")
-    if t.get("eta_s") is not None:
+    if p.epochs:
+        parts.append(f"epoch {p.epoch or 0}/{p.epochs}")
+    if p.steps_total:
+        parts.append(f"step {p.step or 0}/{p.steps_total} ({p.pct or 0:.1f}%)")
+    elif p.step:
+        parts.append(f"step {p.step}")
+    if t.eta_s is not None and t.eta_at is not None:
         parts.append(
-            f"ETA {duration(t['eta_s'])} ({time.strftime('%H:%M', time.localtime(t['eta_at']))})"
+            f"ETA {duration(t.eta_s)} ({time.strftime('%H:%M', time.localtime(t.eta_at))})"
         )
-    if t.get("since_last_log_s") is not None:
-        parts.append(f"last log {duration(t['since_last_log_s'])} ago")
+    if t.since_last_log_s is not None:
+        parts.append(f"last log {duration(t.since_last_log_s)} ago")
     return " · ".join(parts) if parts else "no progress recorded yet"
 
 
 def _validation(s: RunStatus) -> list[str]:
     if not s.validation:
         return []
-    keys = [
-        k
-        for k in ("val_loss/total", "val_metric/action_change_acc", "val_metric/position_mae")
-        if any(k in r for r in s.validation)
-    ]
+    names = s.metric_names
+    keys = [k for k in names.validation if any(k in r for r in s.validation)]
+    cats = names.categories
     keys += sorted(
         {
             k
             for r in s.validation
             for k in r
-            if k.startswith("val_") and not k.startswith("val_action/") and k not in keys
+            if k.startswith("val_") and not (cats and k.startswith(cats)) and k not in keys
         }
     )
-    targets = {t["metric"]: t["target"] for t in s.targets}
+    targets = {t.metric: t.target for t in s.targets}
     rows = [[str(r.get("epoch", "-"))] + [num(r.get(k)) for k in keys] for r in s.validation]
     rows.append(["target"] + [targets.get(k, "") for k in keys])
     return [
         "",
         "### Validation",
         "",
-        *_table(["epoch"] + [SHORT_KEYS.get(k, k) for k in keys], rows),
+        *_table(["epoch"] + [names.label(k) for k in keys], rows),
     ]
 
 
@@ -111,8 +109,8 @@ def _categories(s: RunStatus) -> list[str]:
         return []
     rows = []
     for c in s.categories:
-        flag = {True: "ok", False: "BELOW TARGET", None: ""}[c["ok"]]
-        rows.append([c["category"], num(c["value"], pct=True), c["target"] or "", flag])
+        flag = {True: "ok", False: "BELOW TARGET", None: ""}[c.ok]
+        rows.append([c.category, num(c.value, pct=True), c.target or "", flag])
     epoch = s.validation[-1].get("epoch") if s.validation else "-"
     return [
         "",
@@ -135,9 +133,9 @@ def render_status(s: RunStatus) -> str:
         [
             [
                 f"{s.verdict} (ledger: {s.state or '-'}, compute: {(s.compute or {}).get('state', '-')})",
-                duration(s.timing.get("runtime_s")),
-                money(s.cost.get("so_far_usd")),
-                money(s.cost.get("projected_usd")),
+                duration(s.timing.runtime_s),
+                money(s.cost.so_far_usd),
+                money(s.cost.projected_usd),
                 cfg or "-",
             ]
         ],
@@ -145,13 +143,11 @@ def render_status(s: RunStatus) -> str:
     lines += ["", f"**Progress:** {progress_line(s)}"]
     if s.resumes or (s.attempt or 0) > 1:
         lines.append(f"**Attempts:** {s.attempt} (resumed {s.resumes} time(s))")
-    if s.cost.get("source"):
-        lines.append(f"**Price:** {money(s.cost.get('price_per_hour'))}/h ({s.cost['source']})")
-    judged = [t for t in s.targets if t["ok"] is not None]
+    if s.cost.price_per_hour is not None:
+        lines.append(f"**Price:** {money(s.cost.price_per_hour)}/h ({s.cost.source})")
+    judged = [t for t in s.targets if t.ok is not None]
     if judged:
-        misses = [
-            f"{t['metric']} {num(t['value'])} vs {t['target']}" for t in judged if not t["ok"]
-        ]
+        misses = [f"{t.metric} {num(t.value)} vs {t.target}" for t in judged if not t.ok]
         met = len(judged) - len(misses)
         lines.append(
             f"**Targets:** {met}/{len(judged)} met"
@@ -179,29 +175,23 @@ def render_runs(statuses: list[RunStatus]) -> str:
     rows = []
     for s in statuses:
         p = s.progress
-        prog = (
-            f"{p.get('epoch') or 0}/{p.get('epochs') or '-'} ({p.get('pct') or 0:.0f}%)"
-            if p
-            else "-"
-        )
-        last = s.validation[-1] if s.validation else {}
+        prog = f"{p.epoch or 0}/{p.epochs or '-'} ({p.pct or 0:.0f}%)" if p.epochs else "-"
+        primary = s.metric_names.primary
+        value = (s.validation[-1] if s.validation else s.latest).get(primary) if primary else None
+        shown = f"{s.metric_names.label(primary)} {num(value)}" if primary else "-"
         rows.append(
             [
                 s.run,
                 s.backend or "-",
                 s.verdict,
                 prog,
-                num(last.get("val_loss/total")),
-                num(last.get("val_metric/action_change_acc")),
-                duration(s.timing.get("runtime_s")),
-                money(s.cost.get("so_far_usd")),
+                shown,
+                duration(s.timing.runtime_s),
+                money(s.cost.so_far_usd),
             ]
         )
     return "\n".join(
-        _table(
-            ["run", "backend", "verdict", "epoch", "val loss", "change acc", "runtime", "cost"],
-            rows,
-        )
+        _table(["run", "backend", "verdict", "epoch", "primary metric", "runtime", "cost"], rows)
     )
 
 
@@ -260,4 +250,26 @@ def render_sweep(doc: dict[str, Any]) -> str:
                 else f" (bring it home: trainward sweep deploy {doc['sweep']})"
             ),
         ]
+    return "\n".join(lines)
+
+
+def render_plan(plan: LaunchPlan, dry_run: bool) -> str:
+    """A launch plan (`launch` and `launch --dry-run`)."""
+    cost, res = plan.cost, plan.resources
+    head = "Plan (dry run, nothing launched)" if dry_run else "Launched (detached)"
+    lines = [
+        f"{head}: {plan.run} on {plan.backend}",
+        f"  config   {plan.config} (hash {plan.config_hash[:12]})",
+        f"  compute  gpu={res.gpu or 'none'} cpu={res.cpu} timeout={res.timeout_s}s retries={res.retries}"
+        + (f" max_runtime={res.max_runtime_s}s" if res.max_runtime_s else ""),
+        f"  data     {plan.data.get('volume_path')} on volume {plan.volume}: {plan.data.get('action')}",
+        f"  cost     {money(cost.price_per_hour)}/h ({cost.price_source}); "
+        f"expected {money(cost.expected_usd)}, worst case {money(cost.max_usd)}",
+    ]
+    if plan.args:
+        lines.append(f"  args     {' '.join(plan.args)}")
+    if plan.wandb:
+        lines.append(f"  wandb    {plan.wandb.url or plan.wandb.project}")
+    if not dry_run:
+        lines += [f"  watch    {plan.next['status']}", f"  logs     {plan.next['logs']}"]
     return "\n".join(lines)

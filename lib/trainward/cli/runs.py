@@ -10,7 +10,7 @@ import click
 
 from trainward.backends import BACKENDS, get_backend, get_reader
 from trainward.backends.base import RunHandle
-from trainward.cli import render as report
+from trainward.cli import render
 from trainward.cli._common import emit, json_option, note
 from trainward.cli.progress import ProgressBar
 from trainward.config.experiment import load_experiment
@@ -20,8 +20,8 @@ from trainward.runs.launch import launch as launch_run
 from trainward.runs.pull import pull_checkpoint, pull_folder
 from trainward.runs.registry import Registry
 from trainward.runs.status import StatusReader
-from trainward.runs.trackerjoin import LazyWandbReader
 from trainward.runs.waiting import check_waited, wait_for
+from trainward.tracking import LazyWandbReader
 
 
 def experiment_options(f: Any) -> Any:
@@ -67,7 +67,7 @@ def status_reader(backend: str, stale_after: float = 600.0) -> StatusReader:
 
 
 def backend_of(run: str) -> str:
-    return str(Registry().resolve(run).get("backend", "local"))
+    return Registry().resolve(run).backend
 
 
 @click.command()
@@ -119,26 +119,10 @@ def launch(
     if dry_run:
         reader = get_reader("local") if exp.backend == "local" else None
         plan = plan_launch(req, Registry(), reader)
-        return emit({"dry_run": True, **plan}, as_json, lambda: render_plan(plan, dry_run=True))
-    record = launch_run(req, get_backend(exp.backend), Registry(), note=note)
-    emit(record, as_json, lambda: render_plan(record["plan"], dry_run=False))
-
-
-def render_plan(plan: dict[str, Any], dry_run: bool) -> str:
-    cost, res = plan["cost"], plan["resources"]
-    lines = [
-        f"{'Plan (dry run, nothing launched)' if dry_run else 'Launched (detached)'}: {plan['run']} on {plan['backend']}",
-        f"  config   {plan['config']} (hash {plan['config_hash'][:12]})",
-        f"  compute  gpu={res['gpu'] or 'none'} cpu={res['cpu']} timeout={res['timeout_s']}s retries={res['retries']}",
-        f"  data     {plan['data'].get('volume_path')} on volume {plan['volume']}: {plan['data'].get('action')}",
-        f"  cost     {report.money(cost['price_per_hour'])}/h ({cost['price_source']}); "
-        f"expected {report.money(cost['expected_usd'])}, worst case {report.money(cost['max_usd'])}",
-    ]
-    if plan.get("wandb"):
-        lines.append(f"  wandb    {plan['wandb'].get('url') or plan['wandb'].get('project')}")
-    if not dry_run:
-        lines += [f"  watch    {plan['next']['status']}", f"  logs     {plan['next']['logs']}"]
-    return "\n".join(lines)
+        doc = {"dry_run": True, **plan.to_json()}
+        return emit(doc, as_json, lambda: render.render_plan(plan, dry_run=True))
+    launched = launch_run(req, get_backend(exp.backend), Registry(), note=note)
+    emit(launched.to_json(), as_json, lambda: render.render_plan(launched.plan, dry_run=False))
 
 
 @click.command()
@@ -193,11 +177,11 @@ def status(
     elif run == "all":
         rows = status_many(Registry(), get_reader, stale_after=stale_after)
         return emit(
-            {"runs": [r.to_dict() for r in rows]}, as_json, lambda: report.render_runs(rows)
+            {"runs": [r.to_dict() for r in rows]}, as_json, lambda: render.render_runs(rows)
         )
     elif Registry().get(run) is None and not volume and (sw := find_sweep(run)):
         doc = sweep_status(run, get_reader(sw["backend"]), Registry())
-        return emit(doc, as_json, lambda: report.render_sweep(doc))
+        return emit(doc, as_json, lambda: render.render_sweep(doc))
     else:
         name = backend or (backend_of(run) if not volume else "local")
         s = StatusReader(
@@ -207,7 +191,7 @@ def status(
         from trainward.runs.plot import plot_run
 
         s.links["plot"] = plot_run(s, get_reader(s.backend or "local"), Path(plot))
-    emit(s.to_dict(), as_json, lambda: report.render_status(s))
+    emit(s.to_dict(), as_json, lambda: render.render_status(s))
 
 
 @click.command()
@@ -224,7 +208,7 @@ def runs(limit: int, as_json: bool) -> None:
     recs = Registry().records()[-limit:]
     rows = [
         {
-            k: r.get(k)
+            k: getattr(r, k)
             for k in (
                 "run",
                 "backend",
@@ -265,17 +249,13 @@ def runs(limit: int, as_json: bool) -> None:
 def logs(run: str, tail: int, as_json: bool) -> None:
     """The last --tail lines of RUN's output. Fetches and exits; there is no follow mode."""
     rec = Registry().resolve(run)
-    reader = get_reader(rec["backend"])
-    handle = (
-        RunHandle(rec["backend"], rec["run"], rec["ids"])
-        if rec.get("ids")
-        else reader.find_run(rec["run"])
-    )
+    reader = get_reader(rec.backend)
+    handle = RunHandle(rec.backend, rec.run, dict(rec.ids)) if rec.ids else reader.find_run(rec.run)
     text = reader.logs(handle, tail=tail) if handle else ""
     emit(
-        {"run": rec["run"], "tail": tail, "lines": text.splitlines()},
+        {"run": rec.run, "tail": tail, "lines": text.splitlines()},
         as_json,
-        text or f"(no output yet for {rec['run']})",
+        text or f"(no output yet for {rec.run})",
     )
 
 
@@ -311,9 +291,9 @@ def wait(run: str, timeout: float, interval: float, until: str, as_json: bool) -
         until=until,
         timeout=timeout,
         interval=interval,
-        progress=lambda st: note(f"{st.run}: {st.verdict} · {report.progress_line(st)}"),
+        progress=lambda st: note(f"{st.run}: {st.verdict} · {render.progress_line(st)}"),
     )
-    text = f"{s.run}: {s.verdict} after {report.duration(s.timing.get('runtime_s'))}"
+    text = f"{s.run}: {s.verdict} after {render.duration(s.timing.runtime_s)}"
     emit(s.to_dict(), as_json, text + (f" ({s.reason})" if s.reason else ""))
     check_waited(s, until=until, timeout=timeout)
 
@@ -345,11 +325,11 @@ def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> No
     """Download RUN's latest or best checkpoint, or a whole --folder, verified by size and sha256 (read-only on the remote)."""
     rec = Registry().resolve(run)
     if folder:
-        with ProgressBar(f"pull {rec['run']}/{folder}") as bar:
+        with ProgressBar(f"pull {rec.run}/{folder}") as bar:
             res = pull_folder(
-                get_reader(rec["backend"]),
-                rec["volume"],
-                rec["run"],
+                get_reader(rec.backend),
+                rec.volume,
+                rec.run,
                 folder,
                 Path(to),
                 progress=bar.update,
@@ -361,11 +341,11 @@ def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> No
             f"{res['verified_size_only']} by size only; sha256s recorded in {res['record']}",
         )
         return
-    with ProgressBar(f"pull {rec['run']}/{which}") as bar:
+    with ProgressBar(f"pull {rec.run}/{which}") as bar:
         result = pull_checkpoint(
-            get_reader(rec["backend"]),
-            rec["volume"],
-            rec["run"],
+            get_reader(rec.backend),
+            rec.volume,
+            rec.run,
             which,
             Path(to),
             progress=bar.update,

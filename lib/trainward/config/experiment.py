@@ -3,9 +3,10 @@
     name: smoke-cpu            # required
     backend: local             # local | modal
     entrypoint: builtin        # builtin | "pkg.module:function" | {command: "python train.py"}
-    data: {dataset, source, path, generate}
-    train: {arch, size, epochs, batch_size, lr, max_games, seed, ...}
+    data: {dataset, source, path}
+    train: {arch, size, epochs, ..., generate}   # the built-in trainer's own section (its plug-in)
     params: {...}              # free-form, for your own entrypoint
+    metrics: {primary, loss, validation, categories, category_flag}   # names status shows
     resources: {gpu: "A100-80GB:1", cpu, memory, timeout, retries}
     volume: trainward
     secrets: [wandb]           # or [{name: wandb, required_keys: [WANDB_API_KEY]}]
@@ -32,7 +33,6 @@ from trainward.config.values import (
     Entrypoint,
     Target,
     check_name,
-    fraction,
     non_negative,
     parse_duration,
     parse_entrypoint,
@@ -41,16 +41,9 @@ from trainward.config.values import (
     positive,
 )
 from trainward.config.yamlsrc import load_yaml
+from trainward.core.paths import dataset_path
+from trainward.core.plugins import TrainerPlugin, trainer_plugin
 from trainward.errors import ConfigError
-
-
-@dataclass
-class Generate:
-    """Generate the built-in synthetic replay dataset into data.source when it is missing."""
-
-    games: int = cfield(256, check=positive)
-    frames: int = cfield(600, check=positive)
-    seed: int = 0
 
 
 @dataclass
@@ -58,41 +51,24 @@ class Data:
     dataset: str = cfield("fgc-synth", check=check_name)
     source: str | None = None  # local directory holding the dataset files
     path: str | None = None  # path on the volume; default datasets/<dataset>
-    generate: Generate | None = None
 
     @property
     def volume_path(self) -> str:
-        return (self.path or f"datasets/{self.dataset}").strip("/")
+        return (self.path or dataset_path(self.dataset)).strip("/")
 
 
 @dataclass
-class Train:
-    """Hyperparameters. The built-in trainer reads all of them; your own code may too."""
+class Metrics:
+    """The metric names status, the report and plots use. Defaults come from the trainer
+    plug-in (the built-in trainer's world-model metrics); your own program names its own."""
 
-    arch: Literal["mlp", "gru", "transformer", "mamba2"] = "mamba2"
-    size: Literal["small", "medium"] = "small"
-    epochs: int = cfield(1, check=positive)
-    batch_size: int = cfield(64, check=positive)
-    lr: float = cfield(3e-4, check=positive)
-    weight_decay: float = cfield(0.01, check=non_negative)
-    warmup_steps: int = cfield(20, check=non_negative)
-    min_lr_ratio: float = cfield(0.1, check=non_negative)
-    grad_clip: float = cfield(1.0, check=non_negative)
-    window: int = cfield(16, check=positive)
-    max_games: int | None = cfield(None, check=positive)
-    val_fraction: float = cfield(0.1, check=fraction)
-    seed: int = 0
-    bf16: bool = False
-    compile: bool = False
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int | None = cfield(None, check=positive)
-    log_every: int = cfield(10, check=positive)
-    checkpoint_every: int = cfield(200, check=positive)
-    keep_checkpoints: int = cfield(2, check=positive)
-    async_checkpoint: bool = False
-    best_metric: str = "val_metric/action_change_acc"
-    best_mode: Literal["max", "min"] = "max"
-    max_steps: int | None = cfield(None, check=positive)
+    loss: str | None = None  # the training loss, for curves
+    primary: str | None = None  # the headline metric: `status all`, sweeps, the best checkpoint
+    mode: Literal["max", "min"] = "max"  # whether a higher primary is better
+    validation: list[str] = field(default_factory=list)  # table columns (empty: every val_ key)
+    categories: str | None = None  # prefix of per-category metrics, e.g. val_action/cat_
+    category_flag: str | None = None  # flag a category below this bar unless targets name it
+    labels: dict[str, str] = field(default_factory=dict)  # short column names
 
 
 @dataclass
@@ -125,13 +101,16 @@ class Experiment:
     backend: Literal["local", "modal"] = "local"
     entrypoint: Any = cfield("builtin", check=parse_entrypoint)  # noqa: RUF009 (cfield is dataclasses.field)
     data: Data = field(default_factory=Data)
-    train: Train = field(default_factory=Train)
+    # The trainer plug-in's own section (`train:` for the built-in trainer), validated by its
+    # schema; None for your own program, which takes `params:` and `--` arguments instead.
+    train: Any = None
     params: dict[str, Any] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
     volume: str = cfield("trainward", check=check_name)
     secrets: list[Any] = field(default_factory=list)
     wandb: Wandb = field(default_factory=Wandb)
     targets: dict[str, str] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
     price_per_hour: float | None = cfield(None, check=non_negative)
     code_dir: str | None = None
     # Where the file came from (not part of the schema; set by the loader).
@@ -177,38 +156,32 @@ class Experiment:
         out.pop("root")
         return out
 
+    @property
+    def plugin(self) -> TrainerPlugin | None:
+        """The trainer plug-in that runs this experiment (None: your own program)."""
+        return trainer_plugin("builtin") if self.entry.kind == "builtin" else None
+
+    @property
+    def resume_may_change(self) -> frozenset[str]:
+        """Identity keys that may change on resume (they do not change the updates)."""
+        plugin = self.plugin
+        if plugin is None:
+            return frozenset()
+        return frozenset(f"{plugin.section}.{k}" for k in plugin.resume_may_change)
+
     def identity(self) -> dict[str, Any]:
         """What determines the training result: hashing this gives the config hash."""
         d = self.to_dict()
         data = {k: v for k, v in d["data"].items() if k != "source"}
         data["path"] = self.data.volume_path
-        return {
-            "entrypoint": d["entrypoint"],
-            "data": data,
-            "train": d["train"],
-            "params": d["params"],
-        }
+        out = {"entrypoint": d["entrypoint"], "data": data, "params": d["params"]}
+        if self.plugin is not None:
+            out[self.plugin.section] = d["train"]
+        return out
 
     @property
     def config_hash(self) -> str:
         return config_hash(self.identity())
-
-
-#: Identity keys that may change on resume: they do not change the sequence of parameter
-#: updates (cadence, I/O, placement, compilation, which checkpoint is called best).
-RESUME_MAY_CHANGE = frozenset(
-    {
-        "train.log_every",
-        "train.checkpoint_every",
-        "train.keep_checkpoints",
-        "train.async_checkpoint",
-        "train.compile",
-        "train.device",
-        "train.num_threads",
-        "train.best_metric",
-        "train.best_mode",
-    }
-)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -220,14 +193,14 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(
-    saved: dict[str, Any], current: dict[str, Any]
+    saved: dict[str, Any], current: dict[str, Any], may_change: frozenset[str] = frozenset()
 ) -> list[tuple[str, Any, Any]]:
     """(key, saved value, current value) for identity keys that differ and may not on resume."""
     a, b = _flatten(saved), _flatten(current)
     return [
         (k, a.get(k), b.get(k))
         for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k) and k not in RESUME_MAY_CHANGE
+        if a.get(k) != b.get(k) and k not in may_change
     ]
 
 
@@ -257,16 +230,55 @@ def _finish(exp: Experiment) -> Experiment:
             parse_target(text)
         except ValueError as err:
             raise ConfigError(str(err), key=f"targets.{metric}") from None
-    if exp.entry.kind != "builtin" and exp.data.generate is not None:
-        raise ConfigError(
-            "data.generate makes the built-in dataset; it needs entrypoint: builtin",
-            key="data.generate",
-        )
+    exp = replace(exp, train=_plugin_section(exp))
     if exp.wandb.mode != "disabled" and not exp.wandb.project:
         raise ConfigError(
             f"wandb.mode is {exp.wandb.mode} but wandb.project is not set", key="wandb.project"
         )
     return replace(exp, secrets=secrets)
+
+
+def _plugin_section(exp: Experiment) -> Any:
+    """Validate the trainer plug-in's own section with its schema; refuse it without one."""
+    plugin = exp.plugin
+    if plugin is None:
+        if exp.train is not None:
+            raise ConfigError(
+                "train: is the built-in trainer's section, and this experiment runs your own program",
+                key="train",
+                hint="put your program's settings under params: (or pass them after `--` at launch)",
+            )
+        return None
+    if exp.train is not None and not isinstance(exp.train, dict):
+        if isinstance(exp.train, plugin.schema):
+            return exp.train
+        raise ConfigError(f"{plugin.section} must be a mapping", key=plugin.section)
+    return build(plugin.schema, exp.train or {}, plugin.section)
+
+
+def _plugin_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill `metrics:` with the trainer plug-in's defaults, and point moved keys to their home."""
+    if isinstance(data.get("data"), dict) and "generate" in data["data"]:
+        raise ConfigError(
+            "data.generate moved into the built-in trainer's section: write it as train.generate",
+            key="data.generate",
+        )
+    try:
+        builtin = parse_entrypoint(data.get("entrypoint", "builtin")).kind == "builtin"
+    except ValueError:
+        return data  # the builder reports the entrypoint, with its line
+    if not builtin or not isinstance(data.get("metrics", {}), dict):
+        return data
+    return {**data, "metrics": {**trainer_plugin("builtin").metrics, **data.get("metrics", {})}}
+
+
+def cli_keys(data: dict[str, Any]) -> dict[str, str]:
+    """Which key each of `--epochs` / `--max-games` sets for this (raw) experiment."""
+    try:
+        builtin = parse_entrypoint(data.get("entrypoint", "builtin")).kind == "builtin"
+    except ValueError:
+        return {}
+    return dict(trainer_plugin("builtin").cli_overrides) if builtin else {}
 
 
 def project_root(config_file: Path) -> Path:
@@ -289,7 +301,7 @@ def experiment_from_dict(
 ) -> Experiment:
     """Validate plain data into an Experiment; errors are located in `file` at the key's line."""
     try:
-        exp = _finish(build(Experiment, data))
+        exp = _finish(build(Experiment, _plugin_defaults(data)))
     except ConfigError as err:
         if err.key and any(err.key == k or err.key.startswith(k + ".") for k in overridden):
             raise err.located("--set") from None
@@ -303,7 +315,7 @@ def load_experiment(path: str | Path, overrides: Overrides | None = None) -> Exp
     """Load and validate an experiment file, with CLI overrides applied on top."""
     path = Path(path)
     data, lines = load_yaml(path, "experiment")
-    pairs = overrides.pairs() if overrides else []
+    pairs = overrides.pairs(cli_keys(data)) if overrides else []
     if pairs:
         data = apply_overrides(data, pairs)
     return experiment_from_dict(

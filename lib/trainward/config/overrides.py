@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,24 +15,39 @@ from trainward.errors import ConfigError
 
 @dataclass
 class Overrides:
-    """What the CLI can change on top of a file: `--epochs`, `--max-games` and `--set a.b=v`."""
+    """What the CLI can change on top of a file: `--epochs`, `--max-games` and `--set a.b=v`.
+
+    `--epochs` and `--max-games` set keys of the trainer plug-in's section (the built-in
+    trainer: `train.epochs`, `train.max_games`); `cli_keys` maps each flag to its key. A
+    program that is not a plug-in takes its own flags after `--` instead."""
 
     epochs: int | None = None
     max_games: int | None = None
     sets: tuple[str, ...] = ()
 
-    def pairs(self) -> list[tuple[str, Any]]:
+    def pairs(self, cli_keys: Mapping[str, str] | None = None) -> list[tuple[str, Any]]:
+        keys = {"epochs": "train.epochs", "max_games": "train.max_games"}
+        if cli_keys is not None:
+            keys = dict(cli_keys)
         out: list[tuple[str, Any]] = []
-        if self.epochs is not None:
-            out.append(("train.epochs", self.epochs))
-        if self.max_games is not None:
-            out.append(("train.max_games", self.max_games))
+        for flag, value in (("epochs", self.epochs), ("max_games", self.max_games)):
+            if value is None:
+                continue
+            if flag not in keys:
+                raise ConfigError(
+                    f"--{flag.replace('_', '-')} sets a key of the built-in trainer, and this "
+                    "experiment runs your own program",
+                    file="--" + flag.replace("_", "-"),
+                    hint="pass your program's own flags after `--`, e.g. "
+                    f"`trainward launch CONFIG -- --{flag.replace('_', '-')} {value}`, or use --set params.KEY=VALUE",
+                )
+            out.append((keys[flag], value))
         for item in self.sets:
             out.append(parse_set(item))
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.pairs()}
+    def to_dict(self, cli_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return {k: v for k, v in self.pairs(cli_keys)}
 
 
 def parse_set(item: str) -> tuple[str, Any]:

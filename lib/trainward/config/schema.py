@@ -89,6 +89,8 @@ def _scalar(value: Any, tp: type, key: str) -> Any:
 
 def convert(value: Any, tp: Any, key: str) -> Any:
     """Convert `value` to the annotation `tp`, raising ConfigError at `key` on mismatch."""
+    if tp is typing.Any:
+        return value
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         args = get_args(tp)

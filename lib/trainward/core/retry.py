@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from trainward.errors import TrainwardError
+
 T = TypeVar("T")
 
 
@@ -23,7 +25,7 @@ def with_backoff(
 ) -> T:
     """Call `fn`; on an exception of `retry_on` that `retryable` accepts, wait (1, 2, 4, 8, 8 s ...)
     and call again while the next try would still start within `bound_s`. The last error is
-    raised as it was (with `.retried_for_s` set when it was retried at all)."""
+    raised; a trainward error that was retried says so in its message."""
     deadline = clock() + bound_s
     delay = first_delay
     tried = False
@@ -32,8 +34,8 @@ def with_backoff(
             return fn()
         except retry_on as err:
             if not retryable(err) or clock() + delay > deadline:
-                if tried:
-                    err.retried_for_s = bound_s  # type: ignore[attr-defined]
+                if tried and isinstance(err, TrainwardError):
+                    err.message = f"{err.message} (after retrying for {bound_s:.0f} s)"
                 raise
             on_retry(err, delay)
             sleep(delay)

@@ -24,16 +24,22 @@ from pathlib import Path
 from typing import Any
 
 from trainward.backends.base import VolumeReader
+from trainward.core.contracts import (
+    LEDGER_VERSION,
+    CheckpointEntry,
+    ContractError,
+    JsonObject,
+    LedgerStatus,
+    RunInfo,
+    ledger_status_from_json,
+    new_ledger_status,
+)
 from trainward.core.fileio import atomic_write
-from trainward.core.paths import run_path
+from trainward.core.paths import EVENTS_FILE, METRICS_FILE, RUN_FILE, STATUS_FILE, run_path
+from trainward.core.states import LedgerState
 from trainward.errors import IntegrityError, NotFound, UsageError
 
-SCHEMA = 1
-RUN_FILE = "run.json"
-STATUS_FILE = "status.json"
-METRICS_FILE = "metrics.jsonl"
-EVENTS_FILE = "events.jsonl"
-TERMINAL = ("finished", "failed", "stopped")
+SCHEMA = LEDGER_VERSION
 
 #: Environment variables a worker sets for the code it runs.
 ENV_RUN = "TRAINWARD_RUN"
@@ -79,21 +85,21 @@ class LedgerWriter:
         self._last_commit = clock()
         self._dirty = False
         self._metrics_fh: Any = None
-        self.status: dict[str, Any] = self._load_status() or self._new_status()
+        self.status: LedgerStatus = self._load_status() or new_ledger_status(self.dir.name)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
-    def start(cls, run_dir: Path, run_info: dict[str, Any], **kw: Any) -> LedgerWriter:
+    def start(cls, run_dir: Path, run_info: RunInfo | JsonObject, **kw: Any) -> LedgerWriter:
         """Begin a new attempt of a run: write run.json once, bump the attempt, log `start`."""
+        if not isinstance(run_info, RunInfo):
+            run_info = RunInfo.from_json(run_info)
         writer = cls(run_dir, **kw)
         for stale in writer.dir.glob(".*.tmp"):  # left by an attempt killed mid-write
             if not stale.name.endswith(f".{os.getpid()}.tmp"):
                 stale.unlink(missing_ok=True)
         run_file = writer.dir / RUN_FILE
         if not run_file.exists():
-            atomic_write(
-                run_file, json.dumps({"schema": SCHEMA, **run_info}, indent=2, default=str).encode()
-            )
+            atomic_write(run_file, json.dumps(run_info.to_json(), indent=2, default=str).encode())
         st = writer.status
         first = st.get("attempt", 0) == 0
         st["attempt"] = st.get("attempt", 0) + 1
@@ -124,43 +130,14 @@ class LedgerWriter:
             )
         return writer
 
-    def _new_status(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "run": self.dir.name,
-            "state": "pending",
-            "attempt": 0,
-            "resumes": 0,
-            "epoch": 0,
-            "epochs": None,
-            "step": 0,
-            "steps_total": None,
-            "steps_per_epoch": None,
-            "batch": 0,
-            "pct": 0.0,
-            "started_at": None,
-            "last_log_at": None,
-            "heartbeat_at": None,
-            "updated_at": None,
-            "latest": {},
-            "validation": [],
-            "epoch_times": [],
-            "best": None,
-            "checkpoints": {},
-            "reason": None,
-            "tracker": None,
-            "warnings": [],
-        }
-
-    def _load_status(self) -> dict[str, Any] | None:
+    def _load_status(self) -> LedgerStatus | None:
         path = self.dir / STATUS_FILE
         if not path.exists():
             return None
         try:
-            data = json.loads(path.read_bytes())
+            return ledger_status_from_json(json.loads(path.read_bytes()), where=str(path))
         except ValueError as err:
             raise IntegrityError(f"{path} is not valid JSON: {err}") from None
-        return data if isinstance(data, dict) else None
 
     # -- writes ------------------------------------------------------------------------------
     def _metrics(self) -> Any:
@@ -186,7 +163,7 @@ class LedgerWriter:
 
     def log(
         self,
-        metrics: dict[str, Any],
+        metrics: JsonObject,
         *,
         step: int | None = None,
         epoch: int | None = None,
@@ -201,8 +178,9 @@ class LedgerWriter:
             st["epoch"] = epoch
         if batch is not None:
             st["batch"] = batch
-        if st.get("steps_total"):
-            st["pct"] = round(100.0 * st["step"] / st["steps_total"], 2)
+        total = st.get("steps_total")
+        if total:
+            st["pct"] = round(100.0 * st["step"] / total, 2)
         st["latest"].update(metrics)
         st["last_log_at"] = now
         self._metrics().write(
@@ -216,9 +194,7 @@ class LedgerWriter:
         self._dirty = True
         self.flush()
 
-    def log_validation(
-        self, epoch: int, metrics: dict[str, Any], *, step: int | None = None
-    ) -> None:
+    def log_validation(self, epoch: int, metrics: JsonObject, *, step: int | None = None) -> None:
         """Record one per-epoch validation row (written and committed at once)."""
         now = self._clock()
         st = self.status
@@ -251,14 +227,14 @@ class LedgerWriter:
         self, which: str, path: str, *, step: int, epoch: int, sha256: str, size: int, **extra: Any
     ) -> None:
         """Index a checkpoint (path relative to the run directory) after it was renamed into place."""
-        entry = {
+        entry: CheckpointEntry = {
             "path": path,
             "step": step,
             "epoch": epoch,
             "sha256": sha256,
             "size": size,
             "time": self._clock(),
-            **extra,
+            **extra,  # type: ignore[typeddict-item]
         }
         self.status["checkpoints"][which] = entry
         self.event("checkpoint", which=which, path=path, step=step, sha256=sha256, size=size)
@@ -275,7 +251,7 @@ class LedgerWriter:
         self.event("resume", step=step, epoch=epoch, source=source)
         self.flush(force=True, commit=True)
 
-    def set_tracker(self, info: dict[str, Any] | None) -> None:
+    def set_tracker(self, info: JsonObject | None) -> None:
         self.status["tracker"] = info
         self.flush(force=True)
 
@@ -284,17 +260,16 @@ class LedgerWriter:
         self.event("warning", message=message)
         self.flush(force=True)
 
-    def _terminal(self, state: str, kind: str, **fields: Any) -> None:
+    def _terminal(self, state: LedgerState, kind: str, **fields: Any) -> None:
         st = self.status
         st["state"] = state
         st["ended_at"] = self._clock()
-        for key, value in fields.items():
-            st[key] = value
+        st.update(fields)  # type: ignore[typeddict-item]
         self.event(kind, **fields)
         self.flush(force=True, commit=True)
         self._close_metrics()
 
-    def finish(self, summary: dict[str, Any] | None = None) -> None:
+    def finish(self, summary: JsonObject | None = None) -> None:
         if summary:
             self.status["latest"].update(summary)
         if self.status.get("steps_total"):
@@ -307,6 +282,14 @@ class LedgerWriter:
     def preempted(self, reason: str = "preempted") -> None:
         """The attempt is being stopped by the platform; a retry will resume."""
         self._terminal("preempted", "preempt", reason=reason)
+
+    def stopped(self, reason: str = "stopped by `trainward stop`") -> None:
+        """The run was stopped on request; nothing retries it (resume it with --resume)."""
+        self._terminal("stopped", "stop", reason=reason)
+
+    def timed_out(self, reason: str = "reached resources.max_runtime") -> None:
+        """The run reached its wall-time limit; nothing retries it (resume it with --resume)."""
+        self._terminal("timed-out", "timeout", reason=reason)
 
     def continued(self, next_call: str | None, *, attempt_elapsed: float) -> None:
         """This attempt hands over to a chained continuation (runs beyond the 24 h limit)."""
@@ -369,7 +352,7 @@ class LedgerReader:
         self.run = run
         self.base = run_path(run)
 
-    def _json(self, name: str, attempts: int = 3) -> dict[str, Any] | None:
+    def _json(self, name: str, attempts: int = 3) -> JsonObject | None:
         """Parse a ledger JSON file. A parse failure is retried: on a network volume a read can
         race a replace even though the writer renames atomically."""
         for attempt in range(attempts):
@@ -387,22 +370,29 @@ class LedgerReader:
                     f"{self.base}/{name} on volume {self.volume_name} is not valid JSON: {err}",
                     hint="the ledger is written atomically; this file was changed by something else",
                 ) from None
-            return data if isinstance(data, dict) else None
+            if not isinstance(data, dict):
+                raise ContractError(
+                    f"{self.base}/{name} on volume {self.volume_name} is not an object"
+                )
+            return data
         return None
 
     def exists(self) -> bool:
         return self.volume.stat(self.volume_name, f"{self.base}/{RUN_FILE}") is not None
 
-    def run_info(self) -> dict[str, Any] | None:
-        return self._json(RUN_FILE)
+    def run_info(self) -> RunInfo | None:
+        data = self._json(RUN_FILE)
+        return None if data is None else RunInfo.from_json(data)
 
-    def status(self) -> dict[str, Any] | None:
-        return self._json(STATUS_FILE)
+    def status(self) -> LedgerStatus | None:
+        data = self._json(STATUS_FILE)
+        where = f"{self.base}/{STATUS_FILE} on volume {self.volume_name}"
+        return None if data is None else ledger_status_from_json(data, where=where)
 
-    def events(self, tail: int = 50) -> list[dict[str, Any]]:
+    def events(self, tail: int = 50) -> list[JsonObject]:
         return list(self._jsonl(EVENTS_FILE))[-tail:]
 
-    def metrics(self) -> Iterator[dict[str, Any]]:
+    def metrics(self) -> Iterator[JsonObject]:
         """Every metrics row, the newest attempt winning for a repeated step (for plots)."""
         rows = list(self._jsonl(METRICS_FILE))
         last_attempt_at: dict[int, int] = {}
@@ -412,7 +402,7 @@ class LedgerReader:
             if row.get("attempt", 0) == last_attempt_at.get(row.get("step", 0)):
                 yield row
 
-    def _jsonl(self, name: str) -> Iterator[dict[str, Any]]:
+    def _jsonl(self, name: str) -> Iterator[JsonObject]:
         try:
             raw = self.volume.read_file(self.volume_name, f"{self.base}/{name}")
         except NotFound:

@@ -8,12 +8,12 @@ rate per GPU-hour; CPU and memory are charged on top per core-hour and GiB-hour.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from trainward.config.experiment import Experiment
 from trainward.config.values import gpu_count
+from trainward.core.contracts import CostEstimate, ResourcePlan
 
 TABLE_DATE = "2026-11"
 #: USD per GPU-hour (Modal on-demand list prices).
@@ -43,34 +43,6 @@ class Price:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def parse_live_rates(raw: dict[str, Any]) -> dict[str, float]:
-    """`modal billing rates --json` -> USD per hour by GPU type (and "cpu", "memory").
-
-    The workspace's keys name the resource (e.g. "gpu.h100", "gpu.a100-80gb", "cpu.core",
-    "memory.gib"); values are USD per second (a value of 0.05 or more is taken to be
-    per hour already). Keys that name nothing we price are ignored."""
-    out: dict[str, float] = {}
-    by_len = sorted(GPU_PER_HOUR, key=len, reverse=True)
-    for key, value in raw.items():
-        try:
-            rate = float(value)
-        except (TypeError, ValueError):
-            continue
-        per_hour = rate * 3600 if rate < 0.05 else rate
-        norm = key.upper().replace("_", "-")
-        gpu = next(
-            (g for g in by_len if re.search(rf"(^|[^A-Z0-9]){re.escape(g)}($|[^A-Z0-9])", norm)),
-            None,
-        )
-        if gpu:
-            out.setdefault(gpu, per_hour)
-        elif "CPU" in norm:
-            out["cpu"] = per_hour
-        elif "MEM" in norm:
-            out["memory"] = per_hour
-    return out
 
 
 def price_for(exp: Experiment, backend: str, live_rates: dict[str, float] | None = None) -> Price:
@@ -108,25 +80,32 @@ def estimate(
     *,
     expected_s: float | None,
     live_rates: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """The launch plan's cost block: hourly price, worst case per attempt, and the expectation.
+    resources: ResourcePlan | None = None,
+) -> CostEstimate:
+    """The launch plan's cost block: hourly price, worst case, and the expectation.
 
     `expected_s` is the runtime of an earlier finished run of the same config when one is
-    known (scaled by epochs), else None; the worst case is the per-attempt timeout.
+    known, else None. The worst case is every attempt at its timeout, or the run's
+    max_runtime when that is shorter.
     """
     price = price_for(exp, backend, live_rates)
-    timeout = exp.timeout_s
+    timeout = resources.timeout_s if resources else exp.timeout_s
     attempts = exp.resources.retries + 1
-    return {
-        "price_per_hour": price.per_hour,
-        "price_source": price.source,
-        "gpu": price.gpu,
-        "expected_seconds": expected_s,
-        "expected_usd": cost(price, expected_s),
-        "max_usd_per_attempt": cost(price, timeout),
-        "max_usd": cost(price, timeout * attempts),
-        "max_gpu_hours": round(gpu_hours(exp, timeout * attempts), 3),
-        "basis": "expected from an earlier run of this config"
-        if expected_s
-        else f"worst case: timeout {timeout} s x {attempts} attempt(s)",
-    }
+    worst = timeout * attempts
+    basis = f"worst case: timeout {timeout} s x {attempts} attempt(s)"
+    if resources and resources.max_runtime_s and resources.max_runtime_s < worst:
+        worst, basis = (
+            resources.max_runtime_s,
+            f"worst case: max_runtime {resources.max_runtime_s} s",
+        )
+    return CostEstimate(
+        price_per_hour=price.per_hour,
+        price_source=price.source,
+        gpu=price.gpu,
+        expected_seconds=expected_s,
+        expected_usd=cost(price, expected_s),
+        max_usd_per_attempt=cost(price, timeout),
+        max_usd=cost(price, worst),
+        max_gpu_hours=round(gpu_hours(exp, worst), 3),
+        basis="expected from an earlier run of this config" if expected_s else basis,
+    )

@@ -13,49 +13,55 @@ under the lock, so two launches of one name can never both start a run.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from trainward.core import jsonl, paths
+from trainward.core.contracts import ContractError, RegistryRecord
+from trainward.core.fileio import locked
 from trainward.core.proc import pid_alive
+from trainward.core.states import LAUNCHED, LAUNCHING, NOT_LAUNCHED
 from trainward.errors import RunExists, RunNotFound
-
-LAUNCHING = "launching"
-LAUNCHED = "launched"
-NOT_LAUNCHED = "not-launched"
 
 
 class Registry:
+    """The launcher's record of runs. Reads are tolerant: a line that is not a valid record
+    is skipped and counted in `skipped` (with its line number), never fatal for the others."""
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.registry_file()
         self.lock_path = self.path.with_name("runs.lock")
+        self.skipped: list[str] = []
 
     # -- reading ------------------------------------------------------------------------------
-    def _lines(self) -> Iterator[dict[str, Any]]:
-        return (rec for rec in jsonl.read(self.path) if "run" in rec)
+    def _lines(self) -> Iterator[RegistryRecord]:
+        self.skipped = []
+        for number, row in jsonl.read_numbered(self.path, self.skipped):
+            try:
+                yield RegistryRecord.from_json(row)
+            except ContractError as err:
+                self.skipped.append(f"{self.path.name} line {number}: {err.message}")
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[RegistryRecord]:
         """The current record of every run, oldest launch first."""
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, RegistryRecord] = {}
         for rec in self._lines():
-            latest.pop(rec["run"], None)  # re-insert so order follows the latest launch
-            latest[rec["run"]] = rec
-        return sorted(latest.values(), key=lambda r: r.get("launched_at") or 0)
+            latest.pop(rec.run, None)  # re-insert so order follows the latest launch
+            latest[rec.run] = rec
+        return sorted(latest.values(), key=lambda r: r.launched_at or 0)
 
-    def get(self, run: str) -> dict[str, Any] | None:
+    def get(self, run: str) -> RegistryRecord | None:
         found = None
         for rec in self._lines():
-            if rec["run"] == run:
+            if rec.run == run:
                 found = rec
         return found
 
-    def resolve(self, ref: str) -> dict[str, Any]:
+    def resolve(self, ref: str) -> RegistryRecord:
         """A record by exact run name, `latest`, or a backend id (`ap-...`, `fc-...`).
         Unknown names raise RunNotFound listing the known runs."""
         recs = self.records()
@@ -67,13 +73,13 @@ class Registry:
                 )
             return recs[-1]
         for rec in recs:
-            if rec["run"] == ref:
+            if rec.run == ref:
                 return rec
         if ref.startswith(("ap-", "fc-")):  # a Modal app id or function-call id
             for rec in reversed(recs):
-                if ref in (rec.get("ids") or {}).values():
+                if ref in rec.ids.values():
                     return rec
-        known = [r["run"] for r in recs[-10:]]
+        known = [r.run for r in recs[-10:]]
         hint = (
             ("known runs: " + ", ".join(reversed(known))) if known else "no runs are registered yet"
         )
@@ -83,87 +89,76 @@ class Registry:
         )
 
     # -- writing ------------------------------------------------------------------------------
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _append(self, rec: dict[str, Any]) -> None:
-        jsonl.append(self.path, rec, fsync=True)
+    def _append(self, rec: RegistryRecord) -> None:
+        jsonl.append(self.path, rec.to_json(), fsync=True)
 
     def claim(
         self,
-        record: dict[str, Any],
+        record: RegistryRecord,
         *,
-        allow_existing: Callable[[dict[str, Any]], bool] = lambda rec: False,
-        settle: Callable[[dict[str, Any]], str] | None = None,
-    ) -> dict[str, Any]:
-        """Claim `record["run"]` atomically and append it in state `launching`.
+        allow_existing: Callable[[RegistryRecord], bool] = lambda rec: False,
+        settle: Callable[[RegistryRecord], str] | None = None,
+    ) -> RegistryRecord:
+        """Claim `record.run` atomically and append it in state `launching`.
 
         An existing record blocks the claim unless it is `not-launched`, or `allow_existing`
         accepts it (a resume of a run that is not active). A stale `launching` record (its
         launcher is dead) is first settled with `settle(rec) -> launched|not-launched`.
         """
-        run = record["run"]
-        with self._locked():
+        run = record.run
+        with locked(self.lock_path):
             current = self.get(run)
-            if current is not None and current.get("state") == LAUNCHING:
-                if (
-                    pid_alive(current.get("launcher_pid"))
-                    and current.get("launcher_host") == os.uname().nodename
-                ):
+            if current is not None and current.state == LAUNCHING:
+                if _launcher_alive(current):
                     raise RunExists(
-                        f"run '{run}' is being launched right now by pid {current.get('launcher_pid')}",
+                        f"run '{run}' is being launched right now by pid {current.launcher_pid}",
                         hint="wait for that launch to finish, or pick another --run-name",
                     )
                 state = settle(current) if settle else NOT_LAUNCHED
-                current = {**current, "state": state, "reason": "launcher died during launch"}
+                current = current.with_(state=state, reason="launcher died during launch")
                 self._append(current)
             if (
                 current is not None
-                and current.get("state") != NOT_LAUNCHED
+                and current.state != NOT_LAUNCHED
                 and not allow_existing(current)
             ):
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(current.launched_at or 0))
                 raise RunExists(
-                    f"run '{run}' already exists (launched {time.strftime('%Y-%m-%d %H:%M', time.localtime(current.get('launched_at') or 0))})",
+                    f"run '{run}' already exists (launched {when})",
                     hint=f"pick another --run-name, check it with `trainward status {run}`, "
                     f"or continue it with `--resume {run}` once it has stopped",
                 )
-            claimed = {
-                **record,
-                "state": LAUNCHING,
-                "launch_id": uuid.uuid4().hex[:12],
-                "launcher_pid": os.getpid(),
-                "launcher_host": os.uname().nodename,
-                "launched_at": time.time(),
-            }
+            claimed = record.with_(
+                state=LAUNCHING,
+                launch_id=uuid.uuid4().hex[:12],
+                launcher_pid=os.getpid(),
+                launcher_host=os.uname().nodename,
+                launched_at=time.time(),
+            )
             self._append(claimed)
             return claimed
 
-    def update(self, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    def update(self, record: RegistryRecord, **fields: Any) -> RegistryRecord:
         """Append a new snapshot of `record` with `fields` changed (same launch)."""
-        new = {**record, **fields, "updated_at": time.time()}
-        with self._locked():
+        new = record.with_(**fields, updated_at=time.time())
+        with locked(self.lock_path):
             self._append(new)
         return new
 
     def view(
-        self, record: dict[str, Any], find: Callable[[dict[str, Any]], bool]
-    ) -> dict[str, Any]:
+        self, record: RegistryRecord, find: Callable[[RegistryRecord], bool]
+    ) -> RegistryRecord:
         """A record as readers should see it: a dead launcher's `launching` claim is resolved
         against the backend (`find(rec)` says whether the run exists there). Writes nothing."""
-        if record.get("state") != LAUNCHING:
-            return record
-        if (
-            pid_alive(record.get("launcher_pid"))
-            and record.get("launcher_host") == os.uname().nodename
-        ):
+        if record.state != LAUNCHING or _launcher_alive(record):
             return record
         if find(record):
-            return {**record, "state": LAUNCHED, "note": "launcher died after the run started"}
-        return {**record, "state": NOT_LAUNCHED, "reason": "launcher died before the run started"}
+            return record.with_(state=LAUNCHED, note="launcher died after the run started")
+        return record.with_(state=NOT_LAUNCHED, reason="launcher died before the run started")
+
+
+def _launcher_alive(rec: RegistryRecord) -> bool:
+    return pid_alive(rec.launcher_pid) and rec.launcher_host == os.uname().nodename
+
+
+__all__ = ["Registry"]

@@ -2,17 +2,17 @@
 
     python -m trainward.runs.worker SPEC.json
 
-It opens the run's ledger (a new attempt), builds a `RunContext`, runs the entrypoint
-(the built-in trainer, `package.module:function`, or a command), and records how it ended.
-SIGTERM and SIGINT set `ctx.stop_requested`: the built-in trainer checkpoints and returns,
-and the ledger says `preempted` so a retry resumes.
-
-Exit codes: 0 finished, 2 configuration error (not retried), 1 failed, 143 stopped by signal.
+It opens the run's ledger (a new attempt), builds a `RunContext`, runs the entrypoint (a
+trainer plug-in such as the built-in one, `package.module:function`, or a command), and
+records how it ended. SIGTERM and SIGINT ask the entrypoint to checkpoint and return; the
+ledger then says `stopped` (when `trainward stop` asked) or `preempted` (the platform did,
+and a retry resumes). `resources.max_runtime` ends the run as `timed-out` the same way.
+The exit code's meaning is `trainward.core.states.exit_meaning`, the one table for every
+backend.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -22,109 +22,68 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainward.config.experiment import Experiment, experiment_from_dict
+from trainward.config.experiment import experiment_from_dict
+from trainward.core.contracts import WorkerSpec
+from trainward.core.loader import load_object
 from trainward.core.paths import run_path
-from trainward.errors import CommandFailed, TrainwardError, UsageError
-from trainward.runs.ledger import ENV_ATTEMPT, ENV_RUN, ENV_RUN_DIR, LedgerWriter
+from trainward.core.states import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_FINISHED,
+    EXIT_RETRY,
+    EXIT_STOPPED,
+    EXIT_TIMED_OUT,
+    TERMINAL_LEDGER,
+    exit_meaning,
+)
+from trainward.errors import CommandFailed, TrainwardError
+from trainward.runs.context import ENV_VOLUME_ROOT, RunContext
+from trainward.runs.ledger import LedgerWriter
 
-ENV_VOLUME_ROOT = "TRAINWARD_VOLUME_ROOT"
-ENV_DATA_DIR = "TRAINWARD_DATA_DIR"
-ENV_RESUME = "TRAINWARD_RESUME"
-ENV_SPEC = "TRAINWARD_SPEC"
-EXIT_STOPPED = 143
-
-
-@dataclass
-class RunContext:
-    """What an entrypoint receives. Paths are real local paths (the volume is mounted)."""
-
-    run: str
-    experiment: Experiment
-    volume_root: Path
-    run_dir: Path
-    data_dir: Path
-    ledger: LedgerWriter
-    attempt: int = 1
-    resume_from: Path | None = None
-    commit: Callable[[], None] = lambda: None
-    stop_requested: threading.Event = field(default_factory=threading.Event)
-    deadline: float | None = None  # wall time at which this attempt should hand over
-    spec: dict[str, Any] = field(default_factory=dict)
-
-    def env(self) -> dict[str, str]:
-        """Environment for a child process, so user code can attach with `trainward.ledger.open_run()`."""
-        out = {
-            ENV_RUN: self.run,
-            ENV_RUN_DIR: str(self.run_dir),
-            ENV_ATTEMPT: str(self.attempt),
-            ENV_VOLUME_ROOT: str(self.volume_root),
-            ENV_DATA_DIR: str(self.data_dir),
-            "TRAINWARD_EXPERIMENT": json.dumps(self.experiment.to_dict()),
-        }
-        if self.resume_from:
-            out[ENV_RESUME] = str(self.resume_from)
-        return out
+#: After asking an entrypoint to stop at max_runtime, how long it may take to checkpoint.
+MAX_RUNTIME_GRACE_S = float(os.environ.get("TRAINWARD_STOP_GRACE_S", "120"))
 
 
-def load_spec(path: Path) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(path.read_text())
-    return doc.get("worker_spec", doc)
+def load_spec(path: Path) -> WorkerSpec:
+    doc = json.loads(path.read_text())
+    return WorkerSpec.from_json(doc.get("worker_spec", doc))
 
 
 def build_context(
-    spec: dict[str, Any],
+    spec: WorkerSpec,
     volume_root: Path,
     *,
     attempt: int,
     commit: Callable[[], None] | None = None,
     deadline: float | None = None,
 ) -> RunContext:
-    exp = experiment_from_dict(spec["experiment"], file="worker spec", root=spec.get("root"))
-    run_dir = volume_root / run_path(spec["run"])
-    ledger = LedgerWriter.start(run_dir, spec["run_info"], commit=commit)
-    resume = spec.get("resume")
+    exp = experiment_from_dict(spec.experiment, file="worker spec", root=spec.root)
+    run_dir = volume_root / run_path(spec.run)
+    ledger = LedgerWriter.start(run_dir, spec.run_info, commit=commit)
     return RunContext(
-        run=spec["run"],
+        run=spec.run,
         experiment=exp,
         volume_root=volume_root,
         run_dir=run_dir,
         data_dir=volume_root / exp.data.volume_path,
         ledger=ledger,
+        spec=spec,
         attempt=attempt,
-        resume_from=volume_root / resume if resume else None,
+        resume_from=volume_root / spec.resume if spec.resume else None,
         commit=commit or (lambda: None),
         deadline=deadline,
-        spec=spec,
     )
 
 
-def _call_function(ctx: RunContext) -> Any:
-    target = ctx.experiment.entry.target or ""
-    module_name, func_name = target.split(":")
-    code_dir = ctx.spec.get("code_dir")
-    if code_dir and code_dir not in sys.path:
-        sys.path.insert(0, code_dir)
-    try:
-        func = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as err:
-        raise UsageError(
-            f"cannot load entrypoint {target!r}: {err}",
-            hint="check the module is importable from code_dir and the function exists",
-        ) from None
-    return func(ctx)
-
-
 def _run_command(ctx: RunContext) -> Any:
-    argv = list(ctx.experiment.entry.command)
+    argv = [*ctx.experiment.entry.command, *ctx.spec.args]
     if argv and argv[0] in ("python", "python3"):
         argv[0] = sys.executable
-    cwd = ctx.spec.get("code_dir") or None
     env = {**os.environ, **ctx.env()}
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, cwd=ctx.spec.code_dir, env=env, stdin=subprocess.DEVNULL)
     while proc.poll() is None:
         if ctx.stop_requested.wait(0.5) and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -134,15 +93,39 @@ def _run_command(ctx: RunContext) -> Any:
     return {"status": "finished"}
 
 
-def run_entrypoint(ctx: RunContext) -> Any:
-    kind = ctx.experiment.entry.kind
-    if kind == "builtin":
-        from trainward.train import run_training  # torch is imported only here
+def _program_exit(code: int) -> int:
+    """The worker's exit code for a program that failed with `code`: a configuration error
+    (2) and a retry request (75) keep their meaning; anything else is a retried failure."""
+    return code if code in (EXIT_CONFIG, EXIT_RETRY) else EXIT_FAILED
 
-        return run_training(ctx)
-    if kind == "function":
-        return _call_function(ctx)
+
+def run_entrypoint(ctx: RunContext) -> Any:
+    entry = ctx.experiment.entry
+    plugin = ctx.experiment.plugin
+    if plugin is not None:
+        return plugin.run(ctx)
+    if entry.kind == "function":
+        return load_object(entry.target or "", code_dir=ctx.spec.code_dir)(ctx)
     return _run_command(ctx)
+
+
+def _reattach(ctx: RunContext) -> LedgerWriter:
+    """Write what is pending, then reload what is on disk: user code in a child process (or a
+    plug-in) may have written its own terminal state."""
+    ctx.ledger.close()
+    return LedgerWriter.attach(ctx.run_dir)
+
+
+def _stopped(ctx: RunContext, ledger: LedgerWriter) -> int:
+    """Record how a requested stop ended, and the exit code that says so."""
+    if ctx.stop_reason == "max_runtime":
+        ledger.timed_out("reached resources.max_runtime; the latest checkpoint is on the volume")
+        return EXIT_TIMED_OUT
+    if ctx.stop_was_asked():
+        ledger.stopped("stopped by `trainward stop`; the latest checkpoint is on the volume")
+    else:
+        ledger.preempted("received a stop signal; the latest checkpoint is on the volume")
+    return EXIT_STOPPED
 
 
 def execute(ctx: RunContext) -> tuple[int, Any]:
@@ -150,38 +133,36 @@ def execute(ctx: RunContext) -> tuple[int, Any]:
     try:
         result = run_entrypoint(ctx)
     except KeyboardInterrupt:
-        ctx.ledger.close()
-        ledger = LedgerWriter.attach(ctx.run_dir)
-        ledger.preempted("interrupted")
-        return EXIT_STOPPED, None
+        ctx.request_stop("signal")
+        return _stopped(ctx, _reattach(ctx)), None
+    except CommandFailed as err:
+        ledger = _reattach(ctx)
+        meaning = exit_meaning(err.code, stop_requested=ctx.stop_was_asked())
+        if ctx.stop_requested.is_set() and meaning.state in ("stopped", "preempted"):
+            return _stopped(ctx, ledger), None
+        ledger.fail(err.message, exit_code=err.code)
+        return _program_exit(err.code), None
     except TrainwardError as err:
-        ctx.ledger.close()
-        ledger = LedgerWriter.attach(ctx.run_dir)
+        ledger = _reattach(ctx)
         ledger.fail(err.message + (f" ({err.hint})" if err.hint else ""), exit_code=err.exit_code)
         print(f"[trainward] run failed: {err.message}", file=sys.stderr, flush=True)
         if err.hint:
             print(f"[trainward] hint: {err.hint}", file=sys.stderr, flush=True)
-        return (err.exit_code if err.exit_code == 2 else 1), None
+        return (EXIT_CONFIG if err.exit_code == EXIT_CONFIG else EXIT_FAILED), None
     except Exception as err:
         traceback.print_exc()
-        ctx.ledger.close()
-        ledger = LedgerWriter.attach(ctx.run_dir)
-        ledger.fail(f"{type(err).__name__}: {err}", exit_code=1)
-        return 1, None
-    # Entry points that wrote their own terminal state (or user code in a child process)
-    # are respected: write what is pending, reload what is on disk, then complete it.
-    ctx.ledger.close()
-    ledger = LedgerWriter.attach(ctx.run_dir)
-    status = (result or {}).get("status") if isinstance(result, dict) else None
+        _reattach(ctx).fail(f"{type(err).__name__}: {err}", exit_code=EXIT_FAILED)
+        return EXIT_FAILED, None
+    ledger = _reattach(ctx)
+    status = result.get("status") if isinstance(result, dict) else None
     if ctx.stop_requested.is_set() and status != "finished":
-        ledger.preempted("received a stop signal; the latest checkpoint is on the volume")
-        return EXIT_STOPPED, result
+        return _stopped(ctx, ledger), result
     if status == "continue":
-        return 0, result
-    if ledger.status.get("state") not in ("finished", "failed"):
+        return EXIT_FINISHED, result
+    if ledger.status.get("state") not in TERMINAL_LEDGER:
         ledger.finish()
     ledger.close()
-    return (0 if ledger.status.get("state") == "finished" else 1), result
+    return (EXIT_FINISHED if ledger.status.get("state") == "finished" else EXIT_FAILED), result
 
 
 def install_signal_handlers(ctx: RunContext) -> None:
@@ -191,14 +172,40 @@ def install_signal_handlers(ctx: RunContext) -> None:
             file=sys.stderr,
             flush=True,
         )
-        ctx.stop_requested.set()
+        ctx.request_stop("signal")
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 
 
+def enforce_max_runtime(ctx: RunContext, clock: Callable[[], float] = time.time) -> None:
+    """At `resources.max_runtime` after the run's first start, ask the entrypoint to stop; if
+    it has not returned `MAX_RUNTIME_GRACE_S` later, record `timed-out` and end the process."""
+    limit = ctx.spec.max_runtime_s
+    started = ctx.ledger.status.get("started_at")
+    if not limit or not started:
+        return
+    left = float(started) + limit - clock()
+
+    def force() -> None:
+        print("[trainward] max_runtime grace is over; ending the attempt", flush=True)
+        _reattach(ctx).timed_out("reached resources.max_runtime (did not stop within the grace)")
+        os._exit(EXIT_TIMED_OUT)
+
+    def ask() -> None:
+        print(f"[trainward] reached resources.max_runtime ({limit} s); stopping", flush=True)
+        ctx.request_stop("max_runtime")
+        grace = threading.Timer(MAX_RUNTIME_GRACE_S, force)
+        grace.daemon = True
+        grace.start()
+
+    timer = threading.Timer(max(left, 0.0), ask)
+    timer.daemon = True
+    timer.start()
+
+
 def run_attempt(
-    spec: dict[str, Any],
+    spec: WorkerSpec,
     volume_root: Path,
     *,
     commit: Callable[[], None] | None = None,
@@ -210,6 +217,7 @@ def run_attempt(
     ctx = build_context(spec, volume_root, attempt=attempt, commit=commit, deadline=deadline)
     ctx.attempt = int(ctx.ledger.status.get("attempt") or attempt)
     install_signal_handlers(ctx)
+    enforce_max_runtime(ctx)
     print(
         f"[trainward] run {ctx.run} attempt {ctx.attempt} started (pid {os.getpid()})", flush=True
     )
@@ -226,9 +234,20 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m trainward.runs.worker SPEC.json", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_CONFIG)
     code, _, _ = run_attempt(load_spec(Path(args[0])), Path(os.environ[ENV_VOLUME_ROOT]))
     sys.exit(code)
+
+
+__all__ = [
+    "RunContext",
+    "WorkerSpec",
+    "build_context",
+    "execute",
+    "install_signal_handlers",
+    "load_spec",
+    "run_attempt",
+]
 
 
 if __name__ == "__main__":

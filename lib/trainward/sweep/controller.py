@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from trainward.core.fileio import atomic_write
+from trainward.core.plugins import trainer_plugin
 from trainward.sweep import validate as sv
 
 TERMINAL = ("finished", "failed", "stopped", "skipped")
@@ -230,10 +231,9 @@ class Controller:
             if self.plan["validation"].get("evaluate") or self.plan["validation"].get("match"):
                 v["games"] = list(range(n))  # your own functions decide what a game index means
             else:
-                from trainward.train import common_held_out
-
                 exps = [m["experiment"] for m in self.plan["members"].values()]
-                v["games"] = common_held_out(exps, self.root / self.plan["data_path"], n)
+                plugin = trainer_plugin("builtin")
+                v["games"] = plugin.held_out(exps, self.root / self.plan["data_path"], n)
         return list(v["games"])
 
     def _checkpoint(self, run: str) -> str | None:
@@ -336,6 +336,9 @@ def main() -> None:
         ctl.save()
         sys.exit(1)
     print(f"[trainward] sweep {plan['sweep']} done; winner {state['winner']}", flush=True)
+
+
+__all__ = ["Controller", "Executor"]
 
 
 if __name__ == "__main__":

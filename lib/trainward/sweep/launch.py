@@ -17,7 +17,9 @@ from typing import Any
 from trainward.backends.base import Backend, ReadOnlyBackend
 from trainward.config.values import gpu_count
 from trainward.core import jsonl, paths
+from trainward.core.contracts import RegistryRecord
 from trainward.core.fileio import atomic_write
+from trainward.core.states import LAUNCHED
 from trainward.errors import RunNotFound, UsageError
 from trainward.runs.launch import (
     LaunchRequest,
@@ -26,7 +28,7 @@ from trainward.runs.launch import (
     plan_launch,
     worker_spec,
 )
-from trainward.runs.registry import LAUNCHED, Registry
+from trainward.runs.registry import Registry
 from trainward.sweep.spec import Sweep, budget, check_budget, overrides_of
 
 INFRA = ("gpu", "cpu", "memory")
@@ -129,7 +131,8 @@ def _modal_specs(sweep: Sweep, plan: dict[str, Any], registry: Registry) -> None
             run_name=run,
             sweep=sweep.name,
         )
-        plan["members"][run]["worker_spec"] = worker_spec(req, plan_launch(req, registry, None))
+        spec = worker_spec(req, plan_launch(req, registry, None))
+        plan["members"][run]["worker_spec"] = spec.to_json()
 
 
 def start_sweep(
@@ -153,17 +156,16 @@ def start_sweep(
         _modal_specs(sweep, plan, registry)
         ids = backend.launch_sweep(plan)  # type: ignore[attr-defined]
         for run in plan["members"]:
-            rec = registry.claim(
-                {
-                    "run": run,
-                    "backend": "modal",
-                    "volume": plan["volume"],
-                    "sweep": sweep.name,
-                    "experiment": first.name,
-                    "ids": {},
-                }
+            claimed = registry.claim(
+                RegistryRecord(
+                    run=run,
+                    backend="modal",
+                    volume=plan["volume"],
+                    sweep=sweep.name,
+                    experiment=first.name,
+                )
             )
-            registry.update(rec, state=LAUNCHED, ids={"sweep_app_id": ids.get("app_id")})
+            registry.update(claimed, state=LAUNCHED, ids={"sweep_app_id": ids.get("app_id")})
     else:
         ids = _start_local_controller(plan)
     rec = {

@@ -52,8 +52,7 @@ class LocalExecutor:
             sweep=self.plan["sweep"],
             timeout_s=timeout_s,
         )
-        record = launch(req, self.backend, Registry())
-        return dict(record["ids"])
+        return dict(launch(req, self.backend, Registry()).record.ids)
 
     def state(self, run: str, ids: dict[str, Any]) -> str:
         verdict = StatusReader(Registry(), ReadOnly(self.backend)).read(run).verdict

@@ -14,27 +14,21 @@ side, data_dir) -> score of a in [0, 1]` plugs in instead for real head-to-head 
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainward.errors import NotFound, UsageError
+from trainward.core.loader import load_object
+from trainward.core.plugins import trainer_plugin
+from trainward.errors import NotFound
 
 TIE_EPS = 1e-9
 
 
 def load_function(target: str) -> Callable[..., Any]:
-    module, _, name = target.partition(":")
-    try:
-        fn: Callable[..., Any] = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise UsageError(
-            f"cannot load {target!r}: {err}",
-            hint="use package.module:function, importable from code_dir",
-        ) from None
+    fn: Callable[..., Any] = load_object(target, what="validation function")
     return fn
 
 
@@ -85,7 +79,7 @@ def run_job(job: dict[str, Any], volume_root: Path) -> dict[str, Any]:
     if job.get("evaluate"):
         evaluate = load_function(job["evaluate"])
     else:
-        from trainward.train import evaluate
+        evaluate = trainer_plugin("builtin").evaluate
     result = evaluate(volume_root / job["checkpoint"], data_dir, games=job["games"])
     per_game = {str(e["game"]): _side_scores(e, job["metric"]) for e in result["per_game"].values()}
     return {"job_id": job["job_id"], "kind": "evaluate", "run": job["run"], "per_game": per_game}
@@ -290,3 +284,6 @@ def _pct(x: float | None) -> str:
 
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
+
+
+__all__ = ["evaluate_jobs", "match_jobs", "merge", "render", "run_job"]

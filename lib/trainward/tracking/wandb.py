@@ -41,16 +41,8 @@ from trainward.tracking.wandb_support import (
     stop_if,
 )
 
-DEFAULT_HISTORY_KEYS: tuple[str, ...] = (
-    "_timestamp",
-    "_runtime",
-    "_step",
-    "epoch",
-    "val_loss/total",
-    "val_metric/action_change_acc",
-    "val_metric/position_mae",
-)
-CATEGORY_PREFIX = "val_action/cat_"  # per-category accuracy keys, found in the run's summary
+#: Keys every check asks for; the run's own validation metrics are added (see `metric_keys`).
+DEFAULT_HISTORY_KEYS: tuple[str, ...] = ("_timestamp", "_runtime", "_step", "epoch")
 EPOCH_SAMPLES = 10_000  # per-epoch rows; a run with more validations than this is sampled
 PROGRESS_SAMPLES = 500  # rows when the run has only per-step keys so far
 
@@ -132,7 +124,8 @@ class WandbReader:
         stop_if(cancelled)
         summary = dict(node.summary_metrics)
         hkeys = getattr(node, "history_keys", None) or {}
-        keys, samples = history_request(self.history_keys, summary, hkeys)
+        wanted = [*self.history_keys, *metric_keys(dict(node.config), summary)]
+        keys, samples = history_request(wanted, summary, hkeys)
         rows: list[dict[str, Any]] = []
         if keys:
             rows = node.history(keys=keys, samples=samples, pandas=False)
@@ -207,6 +200,18 @@ def parse_path(path: str, run: str | None = None) -> tuple[str, str, str | None]
     return parts[0], parts[1], parts[2] if len(parts) == 3 else run
 
 
+def metric_keys(config: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """The validation metrics to ask history for: those a trainward run's config names
+    (`metrics.validation`, and every key under `metrics.categories`), else every summary key
+    that starts with `val` (what validation metrics are called by convention)."""
+    names = config.get("metrics") if isinstance(config.get("metrics"), dict) else None
+    if names and names.get("validation"):
+        prefix = names.get("categories")
+        cats = sorted(k for k in summary if prefix and k.startswith(prefix))
+        return [*names["validation"], *cats]
+    return sorted(k for k in summary if k.startswith("val"))
+
+
 def history_request(
     wanted: Sequence[str], summary: dict[str, Any], history_keys: dict[str, Any]
 ) -> tuple[list[str], int]:
@@ -218,8 +223,7 @@ def history_request(
     `epoch`) and the keys logged as often as the first validation key, which are logged
     together. Other keys are still in the summary, with their latest value.
     """
-    cats = sorted(k for k in summary if k.startswith(CATEGORY_PREFIX))
-    keys = [k for k in dict.fromkeys([*wanted, *cats]) if k != "_step"]  # _step is the x axis
+    keys = [k for k in dict.fromkeys(wanted) if k != "_step"]  # _step is the x axis
     counts = _key_counts(history_keys)
     if not counts:
         return [k for k in keys if k in summary], EPOCH_SAMPLES

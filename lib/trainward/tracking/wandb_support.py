@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from trainward.errors import AuthError, RemoteUnavailable, TrainwardError
+from trainward.errors import AuthError, Cancelled, RemoteUnavailable, TrainwardError
 
 T = TypeVar("T")
 
@@ -57,10 +57,6 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "<redacted>")
     return text
-
-
-class Cancelled(Exception):
-    """The caller gave up on this check; stop before sending another request."""
 
 
 def stop_if(cancelled: threading.Event) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainward.runs.worker import RunContext
+    from trainward.runs.context import RunContext
 
 
 def run_training(ctx: RunContext) -> dict[str, Any]:

@@ -21,7 +21,10 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainward.core.contracts import WorkerSpec
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,28 +59,30 @@ def resume_ref(ref: str | None, volume_root: Path) -> str | None:
             if path.is_relative_to(volume_root)
             else str(path)
         )
-    run, _, rest = ref.strip("/").partition("/")
-    rest = rest or "latest.pt"
-    return f"runs/{run}/{rest if rest.startswith('checkpoints/') else 'checkpoints/' + rest}"
+    from trainward.core.paths import parse_checkpoint_ref
+
+    return parse_checkpoint_ref(ref)[1]
 
 
-def make_spec(exp: Any, args: argparse.Namespace, run: str, resume: str | None) -> dict[str, Any]:
-    run_info = {"name": run, "experiment": exp.name, "config_path": args.config, "config": exp.to_dict(),
-                "config_hash": exp.config_hash, "identity": exp.identity(), "backend": "local",
-                "gpu": exp.resources.gpu, "launched_at": time.time(), "targets": exp.targets,
-                "resume": resume, "launcher": "python -m trainward.train"}  # fmt: skip
-    return {"run": run, "volume": exp.volume, "experiment": exp.to_dict(), "root": exp.root,
-            "resume": resume, "run_info": run_info}  # fmt: skip
+def make_spec(exp: Any, args: argparse.Namespace, run: str, resume: str | None) -> WorkerSpec:
+    from trainward.core.contracts import RunInfo, WorkerSpec
+
+    run_info = RunInfo(name=run, experiment=exp.name, config_path=args.config, config=exp.to_dict(),
+                       config_hash=exp.config_hash, identity=exp.identity(), backend="local",
+                       gpu=exp.resources.gpu, launched_at=time.time(), targets=dict(exp.targets),
+                       metrics=exp.to_dict()["metrics"], launcher="python -m trainward.train")  # fmt: skip
+    return WorkerSpec(run=run, volume=exp.volume, experiment=exp.to_dict(), root=exp.root,
+                      resume=resume, run_info=run_info)  # fmt: skip
 
 
-def run_follower(spec: dict[str, Any], volume_root: Path, deadline: float | None) -> int:
+def run_follower(spec: WorkerSpec, volume_root: Path, deadline: float | None) -> int:
     """Rank > 0 under torchrun: train without a ledger; rank 0 reports the outcome."""
     from trainward.errors import TrainwardError
     from trainward.runs.worker import install_signal_handlers
     from trainward.train import run_training
     from trainward.train.parallel import follower_context
 
-    resume = volume_root / spec["resume"] if spec["resume"] else None
+    resume = volume_root / spec.resume if spec.resume else None
     ctx = follower_context(spec, volume_root, resume_from=resume, deadline=deadline)
     install_signal_handlers(ctx)  # rank 0 decides when to stop; this one must not die first
     try:
@@ -91,7 +96,7 @@ def run_follower(spec: dict[str, Any], volume_root: Path, deadline: float | None
     return 143 if result.get("status") == "preempted" else 0
 
 
-def run_main(spec: dict[str, Any], volume_root: Path, deadline: float | None) -> int:
+def run_main(spec: WorkerSpec, volume_root: Path, deadline: float | None) -> int:
     """Rank 0 (or the only process): the worker's path, with the ledger; prints the outcome."""
     from trainward.runs.worker import build_context, execute, install_signal_handlers
 

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from trainward.config.experiment import RESUME_MAY_CHANGE, config_differences
+from trainward.config.experiment import config_differences
 from trainward.errors import CheckpointWriteError, ConfigMismatch, IntegrityError
 
 FORMAT = "trainward-checkpoint"
@@ -331,7 +331,9 @@ def newest_valid(
 
 def check_config(state: dict[str, Any], experiment: Any, path: Path) -> None:
     """Raise ConfigMismatch (exit 2) listing the keys whose change would alter the math."""
-    diffs = config_differences(state["config"]["identity"], experiment.identity())
+    diffs = config_differences(
+        state["config"]["identity"], experiment.identity(), experiment.resume_may_change
+    )
     if not diffs:
         return
     listed = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, old, new in diffs)
@@ -340,7 +342,7 @@ def check_config(state: dict[str, Any], experiment: Any, path: Path) -> None:
         f"(hash {state['config']['hash'][:12]} vs {experiment.config_hash[:12]}) in {len(diffs)} "
         f"key(s): {listed}",
         hint="resume with the checkpoint's config, or start a new run; only "
-        + ", ".join(sorted(RESUME_MAY_CHANGE))
+        + ", ".join(sorted(experiment.resume_may_change))
         + " may change on resume",
         keys=[k for k, _, _ in diffs],
     )

@@ -213,7 +213,7 @@ def prepare(data_dir: Path, generate: Any, max_games: int | None) -> list[Path]:
     )
     if not files:
         raise NotFound(f"no game files (game-*.npy) in {data_dir}",
-                       hint="set data.generate in the config, or push the dataset to the volume")  # fmt: skip
+                       hint="set train.generate in the config, or push the dataset to the volume")  # fmt: skip
     encode(files)
     return files
 

@@ -26,7 +26,7 @@ EVAL_BATCH = 512
 
 def held_out_games(exp: Any, data_dir: Path, games: Sequence[int] | None) -> list[int]:
     """The games to evaluate: the run's validation split, or `games` checked against training."""
-    gen = exp.data.generate
+    gen = exp.train.generate
     used = data.select_games(
         data_dir, generated=gen.games if gen else None, max_games=exp.train.max_games
     )
@@ -93,7 +93,7 @@ def common_held_out(experiments: Sequence[dict[str, Any]], data_dir: Path, n: in
     used_max = 0
     for d in experiments:
         exp = experiment_from_dict(d, file="sweep member")
-        gen = exp.data.generate
+        gen = exp.train.generate
         used = data.select_games(
             Path(data_dir), generated=gen.games if gen else None, max_games=exp.train.max_games
         )

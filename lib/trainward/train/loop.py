@@ -22,7 +22,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from trainward.errors import ConfigMismatch, NotFound, UsageError
-from trainward.runs.worker import RunContext
+from trainward.runs.context import RunContext
 from trainward.train import checkpoint, data, parallel
 from trainward.train.checkpoint import say
 from trainward.train.metrics import collect, losses, summarize
@@ -88,7 +88,8 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
 
     def _load_data(self) -> None:
-        cfg, data_dir, gen = self.cfg, self.ctx.data_dir, self.exp.data.generate
+        cfg, data_dir = self.cfg, self.ctx.data_dir
+        gen = cfg.generate
         self.rt.on_main(lambda: data.prepare(data_dir, gen, cfg.max_games))
         files = data.select_games(
             data_dir, generated=gen.games if gen else None, max_games=cfg.max_games

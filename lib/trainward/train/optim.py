@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from trainward.config.experiment import Train
+from trainward.train.config import Train
 
 
 class WarmupCosine:

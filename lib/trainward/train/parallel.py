@@ -22,12 +22,14 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from trainward.config.experiment import Train, experiment_from_dict
+from trainward.config.experiment import experiment_from_dict
 from trainward.config.values import gpu_count
+from trainward.core.contracts import WorkerSpec
 from trainward.core.paths import run_path
 from trainward.errors import UsageError
+from trainward.runs.context import RunContext
 from trainward.runs.ledger import LedgerWriter
-from trainward.runs.worker import RunContext
+from trainward.train.config import Train
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 TIMEOUT = timedelta(minutes=30)
@@ -135,12 +137,12 @@ def teardown(rt: Runtime, *, clean: bool = True) -> None:
 
 
 # -- a context for ranks other than 0 -----------------------------------------------------------
-def follower_context(spec: dict[str, Any], volume_root: Path, *, resume_from: Path | None = None,
+def follower_context(spec: WorkerSpec, volume_root: Path, *, resume_from: Path | None = None,
                      deadline: float | None = None) -> RunContext:  # fmt: skip
     """What rank > 0 runs with: the same run and paths, and a ledger that drops everything."""
-    exp = experiment_from_dict(spec["experiment"], file="worker spec", root=spec.get("root"))
+    exp = experiment_from_dict(spec.experiment, file="worker spec", root=spec.root)
     return RunContext(
-        run=spec["run"], experiment=exp, volume_root=volume_root, run_dir=volume_root / run_path(spec["run"]),
+        run=spec.run, experiment=exp, volume_root=volume_root, run_dir=volume_root / run_path(spec.run),
         data_dir=volume_root / exp.data.volume_path, ledger=cast(LedgerWriter, NullLedger()),
         resume_from=resume_from, deadline=deadline, spec=spec,
     )  # fmt: skip
@@ -169,7 +171,8 @@ def _free_port() -> int:
 def _follower(index: int, payload: dict[str, Any], target: Callable[[RunContext], Any]) -> None:
     os.environ.update(payload["env"], RANK=str(index + 1), LOCAL_RANK=str(index + 1))
     resume = Path(payload["resume_from"]) if payload["resume_from"] else None
-    ctx = follower_context(payload["spec"], Path(payload["volume_root"]), resume_from=resume,
+    spec = WorkerSpec.from_json(payload["spec"])
+    ctx = follower_context(spec, Path(payload["volume_root"]), resume_from=resume,
                            deadline=payload["deadline"])  # fmt: skip
     target(ctx)
 
@@ -178,12 +181,9 @@ def spawn(ctx: RunContext, nprocs: int, target: Callable[[RunContext], Any]) -> 
     """Run `target(ctx)` as rank 0 here and as ranks 1..nprocs-1 in spawned processes."""
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": str(nprocs),
            "LOCAL_WORLD_SIZE": str(nprocs)}  # fmt: skip
-    spec = {
-        **ctx.spec,
-        "run": ctx.run,
-        "experiment": ctx.experiment.to_dict(),
-        "root": ctx.experiment.root,
-    }
+    spec = ctx.spec.replace(
+        run=ctx.run, experiment=ctx.experiment.to_dict(), root=ctx.experiment.root
+    ).to_json()
     payload = {"env": env, "spec": spec, "volume_root": str(ctx.volume_root), "deadline": ctx.deadline,
                "resume_from": str(ctx.resume_from) if ctx.resume_from else None}  # fmt: skip
     saved = {k: os.environ.get(k) for k in ENV_KEYS}

@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from trainward.runs.worker import RunContext
+    from trainward.runs.context import RunContext
 
 ENV_INIT_TIMEOUT = "TRAINWARD_WANDB_INIT_TIMEOUT"  # seconds to wait for W&B to start (default 60)
 FINISH_TIMEOUT_S = 60.0
@@ -80,7 +80,7 @@ def start_tracker(ctx: RunContext) -> Tracker:
     try:
         logger = WandbLogger.start(
             project=exp.wandb.project, entity=exp.wandb.entity, mode=exp.wandb.mode, run_name=ctx.run,
-            config=exp.to_dict(), run_id=ctx.spec.get("wandb_id"), dir=None,
+            config=exp.to_dict(), run_id=ctx.spec.wandb_id, dir=None,
             init_timeout=float(os.environ.get(ENV_INIT_TIMEOUT, "60")),
         )  # fmt: skip
     except Exception as err:  # the logger promises not to raise; training goes on regardless

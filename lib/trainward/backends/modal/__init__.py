@@ -15,7 +15,6 @@ from trainward.backends.modal.support import (
     declaration_for,
     find_script,
     live_call,
-    retry_unavailable,
 )
 
 __all__ = [
@@ -26,5 +25,4 @@ __all__ = [
     "declaration_for",
     "find_script",
     "live_call",
-    "retry_unavailable",
 ]

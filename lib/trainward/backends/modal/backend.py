@@ -30,13 +30,15 @@ from trainward.backends.modal.support import (
     call_outcome,
     cli_field,
     declaration_for,
+    declaration_of,
     epoch_of,
     find_script,
     live_call,
-    retry_unavailable,
+    parse_live_rates,
 )
 from trainward.backends.modal.volumes import ModalVolumes
 from trainward.config.experiment import Secret
+from trainward.core.retry import with_backoff
 from trainward.errors import NotFound, RemoteUnavailable, RunExists, TrainwardError
 
 
@@ -107,7 +109,7 @@ class ModalBackend(ModalVolumes):
         def spawn() -> dict[str, Any]:
             call = modal.Function.from_name(
                 app_name, "run_spec", environment_name=self.environment
-            ).spawn(spec.worker_spec)
+            ).spawn(spec.worker_spec.to_json())
             return {
                 "function_call_id": call.object_id,
                 "deployed_app": app_name,
@@ -129,11 +131,16 @@ class ModalBackend(ModalVolumes):
         if spec.deployed_app:
             return self._spawn_deployed(spec, spec.deployed_app)
         bound = float(os.environ.get("TRAINWARD_MODAL_RETRY_S", "60"))
-        return retry_unavailable(
+        return with_backoff(
             lambda: self._launch_once(spec),
+            retry_on=RemoteUnavailable,
             bound_s=bound,
-            what=f"launching {spec.run}",
-            retryable=lambda err: bool(err.details.get("before_app")),
+            retryable=lambda err: bool(getattr(err, "details", {}).get("before_app")),
+            on_retry=lambda err, delay: print(
+                f"[trainward] launching {spec.run}: Modal unavailable; retrying in {delay:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            ),
         )
 
     def _launch_once(self, spec: LaunchSpec) -> RunHandle:
@@ -147,17 +154,13 @@ class ModalBackend(ModalVolumes):
                 f"a Modal app named '{spec.run}' is already {row['state']} ({row['app_id']})",
                 hint=f"pick another --run-name, or check it: trainward status {spec.run}",
             )
-        decl = declaration_for(
-            spec.worker_spec["experiment"],
-            code_dir=str(spec.code_dir or os.getcwd()),
-            timeout_s=spec.timeout_s,
-        )
+        decl = declaration_of(spec, experiment_name=spec.worker_spec.experiment["name"])
         module = self._load_declarations(decl)
         ids: dict[str, Any] = {"app_name": spec.run}
         try:
             with module.app.run(detach=True, name=spec.run):
                 ids["app_id"] = module.app.app_id
-                call = module.run_spec.spawn(spec.worker_spec)
+                call = module.run_spec.spawn(spec.worker_spec.to_json())
                 ids["function_call_id"] = call.object_id
                 ids["dashboard_url"] = module.app.get_dashboard_url()
         except TrainwardError:
@@ -267,8 +270,6 @@ class ModalBackend(ModalVolumes):
     def live_rates(self) -> dict[str, float] | None:
         """The workspace's own prices (`modal billing rates --json`, modal >= 1.5.4), USD per
         hour; None when they cannot be read (the price table is used, and the report says so)."""
-        from trainward.runs.pricing import parse_live_rates
-
         try:
             raw = json.loads(
                 self._cli("billing", "rates", "--json", timeout=min(self.timeout, 20)) or "{}"

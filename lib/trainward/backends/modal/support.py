@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from trainward.errors import RemoteUnavailable, UsageError
+from trainward.backends.base import LaunchSpec
+from trainward.config.values import GPU_TYPES, parse_duration
+from trainward.errors import UsageError
 
-T = TypeVar("T")
 ACTIVE_APP_STATES = (
     "running",
     "deployed",
@@ -34,21 +33,63 @@ def declaration_for(
     app: str | None = None,
     web: bool = False,
 ) -> dict[str, Any]:
-    """What sizes the Modal functions: only infrastructure, so changing epochs or lr never
-    changes the image or the functions (deploy once, launch many)."""
+    """What sizes the Modal functions, from an experiment (plain data): only infrastructure,
+    so changing epochs or lr never changes the image or the functions (deploy once, launch
+    many)."""
     res = experiment["resources"]
+    return declaration(
+        app=app or f"trainward-{experiment['name']}",
+        volume=experiment["volume"],
+        secrets=[(s["name"], list(s.get("required_keys") or [])) for s in experiment["secrets"]],
+        gpu=res["gpu"],
+        cpu=res["cpu"],
+        memory=res["memory"],
+        timeout=int(timeout_s or parse_duration(res["timeout"])),
+        retries=res["retries"],
+        code_dir=code_dir,
+        web=web,
+    )
+
+
+def declaration_of(spec: LaunchSpec, *, experiment_name: str) -> dict[str, Any]:
+    """The same declaration, from a launch's typed spec (what `launch` asks the backend for)."""
+    res = spec.resources
+    return declaration(
+        app=f"trainward-{experiment_name}",
+        volume=spec.volume,
+        secrets=[(s.name, list(s.required_keys)) for s in spec.secrets],
+        gpu=res.gpu,
+        cpu=res.cpu,
+        memory=res.memory_mb,
+        timeout=res.timeout_s,
+        retries=res.retries,
+        code_dir=str(spec.code_dir or os.getcwd()),
+    )
+
+
+def declaration(
+    *,
+    app: str,
+    volume: str,
+    secrets: list[tuple[str, list[str]]],
+    gpu: str | None,
+    cpu: float,
+    memory: int,
+    timeout: int,
+    retries: int,
+    code_dir: str,
+    web: bool = False,
+) -> dict[str, Any]:
+    """TRAINWARD_MODAL_DECL: the document scripts/modal_train.py declares its functions from."""
     return {
-        "app": app or f"trainward-{experiment['name']}",
-        "volume": experiment["volume"],
-        "secrets": [
-            {"name": s["name"], "required_keys": list(s.get("required_keys") or [])}
-            for s in experiment["secrets"]
-        ],
-        "gpu": res["gpu"],
-        "cpu": res["cpu"],
-        "memory": res["memory"],
-        "timeout": int(timeout_s or res["timeout"]),
-        "retries": res["retries"],
+        "app": app,
+        "volume": volume,
+        "secrets": [{"name": n, "required_keys": keys} for n, keys in secrets],
+        "gpu": gpu,
+        "cpu": cpu,
+        "memory": memory,
+        "timeout": timeout,
+        "retries": retries,
         "code_dir": code_dir,
         "validate_cpu": 4.0,
         "web": web,
@@ -132,28 +173,29 @@ def live_call(
     return fc_id, result
 
 
-def retry_unavailable(
-    fn: Callable[[], T],
-    *,
-    bound_s: float,
-    what: str,
-    retryable: Callable[[RemoteUnavailable], bool] = lambda err: True,
-) -> T:
-    """Call `fn`, retrying RemoteUnavailable (when `retryable`) with backoff for `bound_s`."""
-    deadline = time.monotonic() + bound_s
-    delay = 1.0
-    while True:
+def parse_live_rates(raw: dict[str, Any]) -> dict[str, float]:
+    """`modal billing rates --json` -> USD per hour by GPU type (and "cpu", "memory").
+
+    The workspace's keys name the resource (e.g. "gpu.h100", "gpu.a100-80gb", "cpu.core",
+    "memory.gib"); values are USD per second (a value of 0.05 or more is taken to be
+    per hour already). Keys that name nothing we price are ignored."""
+    out: dict[str, float] = {}
+    by_len = sorted(GPU_TYPES, key=len, reverse=True)
+    for key, value in raw.items():
         try:
-            return fn()
-        except RemoteUnavailable as err:
-            if not retryable(err) or time.monotonic() + delay > deadline:
-                if retryable(err):
-                    err.message = f"{err.message} (still failing after {bound_s:.0f} s of retries)"
-                raise
-            print(
-                f"[trainward] {what}: Modal unavailable; retrying in {delay:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, 8.0)
+            rate = float(value)
+        except (TypeError, ValueError):
+            continue
+        per_hour = rate * 3600 if rate < 0.05 else rate
+        norm = key.upper().replace("_", "-")
+        gpu = next(
+            (g for g in by_len if re.search(rf"(^|[^A-Z0-9]){re.escape(g)}($|[^A-Z0-9])", norm)),
+            None,
+        )
+        if gpu:
+            out.setdefault(gpu, per_hour)
+        elif "CPU" in norm:
+            out["cpu"] = per_hour
+        elif "MEM" in norm:
+            out["memory"] = per_hour
+    return out
