@@ -32,7 +32,8 @@ t = time.monotonic()
 logger = WandbLogger.start(
     project="train", entity="ent", mode=env("TW_MODE", "online"), run_name=env("TW_NAME", "trainer"),
     config={"lr": 0.001, "epochs": 5}, run_id=env("TW_RUN_ID"), dir=env("TW_DIR"),
-    init_timeout=float(env("TW_INIT_TIMEOUT", "10")))
+    init_timeout=float(env("TW_INIT_TIMEOUT", "10")),
+    tags=[t for t in env("TW_TAGS", "").split(",") if t], group=env("TW_GROUP"))
 start_s = time.monotonic() - t
 t = time.monotonic()
 for step in range(first, first + rows):
@@ -75,13 +76,14 @@ def train(fake: WandbFake, **env: Any) -> dict[str, Any]:
 
 
 def test_logged_run_reads_back(wandb_fake: WandbFake) -> None:
-    report = train(wandb_fake, name="roundtrip")
+    report = train(wandb_fake, name="roundtrip", tags="mamba2,medium", group="sweep-a")
     assert report["active"] is False and report["warnings"] == []  # finished, cleanly
     assert report["path"] == f"ent/train/{report['run_id']}"
     assert report["url"].endswith(f"/ent/train/runs/{report['run_id']}")
 
     stored = wandb_fake.run("ent", "train", report["run_id"])
     assert (stored["rows"], stored["state"], stored["exit_code"]) == (500, "finished", 0)
+    assert stored["tags"] == ["mamba2", "medium"] and stored["group"] == "sweep-a"
 
     run = WandbReader(base_url=wandb_fake.url, api_key=FAKE_API_KEY, timeout=10).find(
         "ent/train", "roundtrip"

@@ -51,6 +51,8 @@ class WandbLogger:
         run_id: str | None = None,
         dir: str | None = None,
         init_timeout: float = 30.0,
+        tags: Sequence[str] = (),
+        group: str | None = None,
     ) -> WandbLogger:
         """Start (or resume, with `run_id`) a W&B run; inactive, after a warning, on any failure.
 
@@ -60,9 +62,10 @@ class WandbLogger:
             raise UsageError(f"W&B mode {mode!r} is not one of {', '.join(MODES)}")
         if mode == "disabled":
             return cls()
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             project=project, entity=entity, mode=mode, name=run_name, config=config, dir=dir
         )
+        kwargs.update(tags=list(tags) or None, group=group)
         kwargs.update(id=run_id, resume="allow" if run_id else None)
         try:
             if mode == "online":

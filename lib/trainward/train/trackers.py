@@ -80,8 +80,8 @@ def start_tracker(ctx: RunContext) -> Tracker:
     try:
         logger = WandbLogger.start(
             project=exp.wandb.project, entity=exp.wandb.entity, mode=exp.wandb.mode, run_name=ctx.run,
-            config=exp.to_dict(), run_id=ctx.spec.wandb_id, dir=None,
-            init_timeout=float(os.environ.get(ENV_INIT_TIMEOUT, "60")),
+            config=exp.to_dict(), run_id=ctx.spec.wandb_id, dir=None, tags=exp.wandb.tags,
+            group=ctx.spec.run_info.sweep, init_timeout=float(os.environ.get(ENV_INIT_TIMEOUT, "60")),
         )  # fmt: skip
     except Exception as err:  # the logger promises not to raise; training goes on regardless
         ctx.ledger.warn(f"W&B logging skipped: {type(err).__name__}: {err}")

@@ -281,6 +281,8 @@ class Handler(BaseHTTPRequestHandler):
                 "summary": run.full_summary(),
                 "files": run.files,
                 "heartbeat_at": run.heartbeat_at,
+                "tags": run.tags,
+                "group": run.group,
             }
         self._send(200, out)
 
