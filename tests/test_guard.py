@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -399,23 +397,43 @@ def test_guard_modules_import_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_hook_answers_within_300_ms(tmp_path: Path) -> None:
-    stdin = _hook_input("cd repo && nohup modal run train.py > log 2>&1 &", cwd=str(tmp_path))
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "trainward", "guard", "--hook"],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=30,
-        )
-        times.append(time.perf_counter() - start)
-        assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
-    assert statistics.median(times) < 0.3, times
+# The hook runs before every shell command an assistant makes: its process must not pay for
+# the CLI (click), PyYAML (without a policy file), or pathlib and dataclasses, which together
+# cost more than the guard's own work. bench/bench_hook.py measures the time; this checks
+# the cause, without a clock.
+HOOK_MUST_NOT_IMPORT = frozenset(
+    {"click", "yaml", "trainward.cli", "pathlib", "dataclasses", "inspect", "argparse"}
+    | {"modal", "wandb", "torch", "numpy"}
+)
+
+
+def _hook_process(stdin: str, cwd: Path) -> tuple[str, set[str]]:
+    """(stdout, modules imported) of `python -P -m trainward.guard.hook` fed `stdin`."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-P", "-m", "trainward.guard.hook"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.split("|")[-1].strip() for line in proc.stderr.splitlines()]
+    return proc.stdout, {name for name in lines if name and name != "imported package"}
+
+
+def test_the_hook_process_imports_only_the_guard(tmp_path: Path) -> None:
+    out, imported = _hook_process(
+        _hook_input("nohup modal run x.py &", cwd=str(tmp_path)), tmp_path
+    )
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert "trainward.guard.engine" in imported
+    assert sorted(imported & HOOK_MUST_NOT_IMPORT) == []
+    # PyYAML only once a policy file is there to read
+    _write(tmp_path / ".trainward/guard.yaml", "rules:\n- {match: 'ls *', decision: deny}\n")
+    out, imported = _hook_process(_hook_input("ls -la", cwd=str(tmp_path)), tmp_path)
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert "yaml" in imported and "click" not in imported
 
 
 def _doc_examples() -> list[tuple[str, str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,13 +9,8 @@ import click
 
 from trainward.cli._common import emit, json_option
 from trainward.errors import EXIT_REFUSED, UsageError
-from trainward.guard.engine import (
-    check_command,
-    check_shell,
-    hook_response,
-    load_policy,
-    read_hook_input,
-)
+from trainward.guard.engine import check_command, check_shell, load_policy
+from trainward.guard.hook import hook_output
 
 
 @click.command("guard", context_settings={"ignore_unknown_options": True})
@@ -45,11 +39,12 @@ def guard(
 
     With --hook, read Claude Code's PreToolUse input on stdin and print the hook's
     answer (nothing when allowed: your own permission settings then decide); exit 0.
+    `python -m trainward.guard.hook` gives the same answers without loading the CLI.
     """
     if hook:
-        answer = hook_response(read_hook_input(sys.stdin), extra=policy_file)
-        if answer is not None:
-            click.echo(json.dumps(answer))
+        text = hook_output(sys.stdin, extra=str(policy_file) if policy_file else None)
+        if text:
+            click.echo(text)
         return
     if not command:
         raise UsageError(

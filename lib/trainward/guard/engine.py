@@ -17,13 +17,12 @@ modal, wandb, torch or numpy: the hook must answer within a few hundred millisec
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
 from typing import IO, Any
 
-from trainward.core import paths
+from trainward.core.homedir import home_dir
 from trainward.guard import rules
 from trainward.guard import wrap as guardwrap
 from trainward.guard.parse import Command, ShellSyntaxError, Word, parse
@@ -38,17 +37,21 @@ __all__ = [
     "Rule",
     "check_command",
     "check_shell",
+    "hook_answer",
     "hook_response",
     "load_policy",
     "read_hook_input",
 ]
 
 MAX_DEPTH = 12
+MAX_CHARS = 100_000  # longer input is answered "ask" unread: the hook must answer in time
 
 
 def check_shell(command: str, *, policy: Policy | None = None) -> Decision:
     """Classify a shell command string (what an assistant's Bash tool would run). Without
     `policy`, the override files of the user and of the current directory apply."""
+    if len(command) > MAX_CHARS:
+        return ask("other", f"the command is longer than {MAX_CHARS:,} characters; not read")
     return _Engine(policy).script(command, Ctx(), 0)
 
 
@@ -59,7 +62,7 @@ def check_command(argv: Sequence[str], *, policy: Policy | None = None) -> Decis
 
 
 def hook_response(
-    stdin_text: str, *, policy: Policy | None = None, extra: Path | None = None
+    stdin_text: str, *, policy: Policy | None = None, extra: str | os.PathLike[str] | None = None
 ) -> dict[str, Any] | None:
     """Claude Code's PreToolUse answer for the hook input `stdin_text`, or None: no opinion,
     so the user's own permission settings decide (the guard never force-approves). A
@@ -67,9 +70,9 @@ def hook_response(
     try:
         payload = json.loads(stdin_text)
     except ValueError:
-        return _hook_answer("ask", "trainward guard could not read the hook input (not JSON)")
+        return hook_answer("ask", "trainward guard could not read the hook input (not JSON)")
     if not isinstance(payload, dict):
-        return _hook_answer("ask", "trainward guard: the hook input is not a JSON object")
+        return hook_answer("ask", "trainward guard: the hook input is not a JSON object")
     if (
         payload.get("hook_event_name", "PreToolUse") != "PreToolUse"
         or payload.get("tool_name") != "Bash"
@@ -78,18 +81,18 @@ def hook_response(
     tool_input = payload.get("tool_input")
     command = tool_input.get("command") if isinstance(tool_input, dict) else None
     if not isinstance(command, str):
-        return _hook_answer("ask", "trainward guard: the Bash tool input has no command string")
+        return hook_answer("ask", "trainward guard: the Bash tool input has no command string")
     cwd = payload.get("cwd")
     try:
         if policy is None:
-            policy = load_policy(cwd=Path(cwd) if isinstance(cwd, str) else None, extra=extra)
+            policy = load_policy(cwd=cwd if isinstance(cwd, str) else None, extra=extra)
         decision = check_shell(command, policy=policy)
     except Exception as err:  # the hook must answer, not crash the assistant's session
         message = getattr(err, "message", None) or f"{type(err).__name__}: {err}"
-        return _hook_answer("ask", f"trainward guard could not check this command: {message}")
+        return hook_answer("ask", f"trainward guard could not check this command: {message}")
     if decision.decision == "allow":
         return None
-    return _hook_answer(decision.decision, f"trainward guard: {decision.summary()}")
+    return hook_answer(decision.decision, f"trainward guard: {decision.summary()}")
 
 
 def read_hook_input(stream: IO[Any]) -> str:
@@ -102,7 +105,8 @@ def read_hook_input(stream: IO[Any]) -> str:
         return ""
 
 
-def _hook_answer(verdict: str, reason: str) -> dict[str, Any]:
+def hook_answer(verdict: str, reason: str) -> dict[str, Any]:
+    """Claude Code's PreToolUse answer: `verdict` (deny or ask) with its reason."""
     return {
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
@@ -115,7 +119,7 @@ def _hook_answer(verdict: str, reason: str) -> dict[str, Any]:
 class _Engine:
     def __init__(self, policy: Policy | None) -> None:
         self.policy = policy if policy is not None else load_policy()
-        self.home = str(paths.home())
+        self.home = home_dir().rstrip("/") or "/"
 
     def script(self, text: str, ctx: Ctx, depth: int) -> Decision:
         try:
@@ -134,16 +138,16 @@ class _Engine:
         """A script inside a command (`bash -c`, `eval`, `ssh host ...`)."""
         if depth > MAX_DEPTH:
             return ask("other", "commands nested too deeply to check")
-        return self.script(text, replace(ctx, writes_file=False), depth + 1)
+        return self.script(text, ctx._replace(writes_file=False), depth + 1)
 
     def command(self, cmd: Command, ctx: Ctx, depth: int) -> Decision:
-        ctx = replace(ctx, background=ctx.background or cmd.background, writes_file=cmd.writes_file)
+        ctx = ctx._replace(background=ctx.background or cmd.background, writes_file=cmd.writes_file)
         return self.words(cmd.words, ctx, depth, cmd)
 
     def words(
         self, words: list[Word], ctx: Ctx, depth: int, cmd: Command | None = None
     ) -> Decision:
-        ctx = replace(ctx, smoke_timeout_s=self.policy.smoke_timeout_s)
+        ctx = ctx._replace(smoke_timeout_s=self.policy.smoke_timeout_s)
         words = _drop_assignments(words)
         if not words:
             return allow("other", "no command to run (only variable assignments)")
@@ -167,7 +171,7 @@ class _Engine:
                 else allow("other", f"{name} alone")
             )
         return self.words(
-            inner, replace(ctx, background=ctx.background or spec.background), depth + 1
+            inner, ctx._replace(background=ctx.background or spec.background), depth + 1
         )
 
     def final(self, words: list[Word], ctx: Ctx) -> Decision:
@@ -176,8 +180,8 @@ class _Engine:
         default = self.default(argv, words, ctx)
         decision = self.policy.decide(argv, default)
         if decision.category == "read-only" and ctx.writes_file:
-            return replace(
-                decision, category="other", reason=decision.reason + ", but writes a file"
+            return decision._replace(
+                category="other", reason=decision.reason + ", but writes a file"
             )
         return decision
 

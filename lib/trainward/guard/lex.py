@@ -7,7 +7,11 @@ the guard can tell a value written out from one only known at run time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
+
+# Plain classes and NamedTuples, not dataclasses: the hook imports this module before every
+# shell command an assistant runs, and `dataclasses` (with `inspect`) would cost more than
+# the rest of the guard together (bench/bench_hook.py).
 
 
 def word_set(spec: str) -> frozenset[str]:
@@ -30,12 +34,17 @@ class ShellSyntaxError(ValueError):
     """The string is not valid shell (the shell itself would refuse to run it)."""
 
 
-@dataclass
 class Word:
     """One shell word after quote removal. `parts` is (text, came_from_an_expansion)."""
 
-    parts: list[tuple[str, bool]] = field(default_factory=list)
-    quoted: bool = False
+    __slots__ = ("parts", "quoted")
+
+    def __init__(self, parts: list[tuple[str, bool]] | None = None, quoted: bool = False) -> None:
+        self.parts = parts if parts is not None else []
+        self.quoted = quoted
+
+    def __repr__(self) -> str:
+        return f"Word({self.parts!r}, quoted={self.quoted})"
 
     @property
     def text(self) -> str:
@@ -58,32 +67,38 @@ class Word:
             self.parts.append((text, expanded))
 
 
-@dataclass(eq=False)
 class Command:
     """A simple command: its words (assignments included) and how it is run."""
 
-    words: list[Word] = field(default_factory=list)
-    background: bool = False
-    stdin_text: str | None = None  # a heredoc or here-string body
-    pipe_source: Command | None = None  # the simple command piped into this one
-    piped: bool = False  # stdin is a pipe (pipe_source may be unknown)
-    writes_file: bool = False
+    __slots__ = ("background", "pipe_source", "piped", "stdin_text", "words", "writes_file")
+
+    def __init__(self, words: list[Word] | None = None) -> None:
+        self.words: list[Word] = words if words is not None else []
+        self.background = False
+        self.stdin_text: str | None = None  # a heredoc or here-string body
+        self.pipe_source: Command | None = None  # the simple command piped into this one
+        self.piped = False  # stdin is a pipe (pipe_source may be unknown)
+        self.writes_file = False
+
+    def __repr__(self) -> str:
+        return f"Command({self.argv!r}, background={self.background})"
 
     @property
     def argv(self) -> list[str]:
         return [w.text for w in self.words]
 
 
-@dataclass
 class Token:
-    kind: str  # "word", "op", "newline", "arith", "eof"
-    value: str = ""
-    word: Word | None = None
-    subs: list[Command] = field(default_factory=list)  # commands inside its $(..) and `..`
+    __slots__ = ("kind", "subs", "value", "word")
+
+    def __init__(self, kind: str, value: str = "", word: Word | None = None) -> None:
+        self.kind = kind  # "word", "op", "newline", "arith", "eof"
+        self.value = value
+        self.word = word
+        self.subs: list[Command] = []  # commands inside its $(..) and `..`
 
 
-@dataclass
-class Heredoc:
+class Heredoc(NamedTuple):
     delimiter: str
     strip_tabs: bool
     expands: bool

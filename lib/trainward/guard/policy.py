@@ -17,14 +17,12 @@ PyYAML is imported only when a file exists, so the hook stays fast without one.
 
 from __future__ import annotations
 
-import shlex
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from trainward.core import paths
+from trainward.core.homedir import home_dir
 from trainward.errors import ConfigError
 from trainward.guard.rules import (
     CATEGORIES,
@@ -41,8 +39,7 @@ _RULE_KEYS = ("match", "decision", "category", "reason", "alternative")
 _MAX_TIMEOUT_S = 86400.0
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     pattern: tuple[str, ...]
     decision: Verdict
     category: Category | None = None
@@ -63,8 +60,7 @@ class Rule:
         )
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """The override rules (first match wins) and the smoke-test bound."""
 
     rules: tuple[Rule, ...] = ()
@@ -87,31 +83,35 @@ def _match(pattern: Sequence[str], argv: list[str]) -> bool:
     return bool(argv) and fnmatchcase(argv[0], head) and _match(rest, argv[1:])
 
 
-def policy_files(cwd: Path | None = None, extra: Path | None = None) -> list[Path]:
+def policy_files(
+    cwd: str | os.PathLike[str] | None = None, extra: str | os.PathLike[str] | None = None
+) -> list[str]:
     """The files to read, most specific first: --policy, the project's, the user's."""
-    found: list[Path] = []
+    found: list[str] = []
     if extra is not None:
-        if not extra.is_file():
-            raise ConfigError(
-                "policy file not found", file=str(extra), hint="check the --policy path"
-            )
+        extra = os.fspath(extra)
+        if not os.path.isfile(extra):
+            raise ConfigError("policy file not found", file=extra, hint="check the --policy path")
         found.append(extra)
-    project = (cwd or Path.cwd()) / ".trainward" / FILE_NAME
-    for path in (project, paths.home() / FILE_NAME):
-        if path.is_file() and all(path.resolve() != f.resolve() for f in found):
+    project = os.path.join(os.fspath(cwd) if cwd else os.getcwd(), ".trainward", FILE_NAME)
+    for path in (project, os.path.join(home_dir(), FILE_NAME)):
+        if os.path.isfile(path) and all(not os.path.samefile(path, f) for f in found):
             found.append(path)
     return found
 
 
-def load_policy(*, cwd: Path | None = None, extra: Path | None = None) -> Policy:
+def load_policy(
+    *, cwd: str | os.PathLike[str] | None = None, extra: str | os.PathLike[str] | None = None
+) -> Policy:
     """The policy from the override files (none: the built-in policy alone)."""
     policy = Policy()
     smoke: float | None = None
     for path in policy_files(cwd, extra):
-        rules, file_smoke = parse_policy(path.read_text(encoding="utf-8"), str(path))
+        with open(path, encoding="utf-8") as fh:
+            rules, file_smoke = parse_policy(fh.read(), path)
         smoke = smoke if smoke is not None else file_smoke
-        policy = replace(policy, rules=policy.rules + rules, files=(*policy.files, str(path)))
-    return replace(policy, smoke_timeout_s=smoke) if smoke is not None else policy
+        policy = policy._replace(rules=policy.rules + rules, files=(*policy.files, path))
+    return policy._replace(smoke_timeout_s=smoke) if smoke is not None else policy
 
 
 def parse_policy(text: str, source: str) -> tuple[tuple[Rule, ...], float | None]:
@@ -161,6 +161,8 @@ def _rule(node: Any, source: str, index: int) -> Rule:
     values = {name: _string(value, source, f"{key}.{name}") for name, value in fields.items()}
     if "match" not in values or not values["match"].strip():
         raise _error("needs a non-empty 'match' pattern", source, node, f"{key}.match")
+    import shlex  # lazily, like yaml: only when a file exists
+
     try:
         pattern = tuple(shlex.split(values["match"]))
     except ValueError as err:

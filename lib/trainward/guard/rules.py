@@ -10,8 +10,7 @@ what the wrappers said about how the command runs: in the background, or bounded
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Verdict = Literal["allow", "ask", "deny"]
 Category = Literal["read-only", "launch", "destructive", "forbidden", "other"]
@@ -29,9 +28,9 @@ _LOGS_ALT = (
 )
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What the guard says about a command. `source` names the rule that decided."""
+class Decision(NamedTuple):
+    """What the guard says about a command. `source` names the rule that decided: `default`
+    (the built-in policy) or `FILE:LINE` of a guard.yaml rule."""
 
     decision: Verdict
     category: Category
@@ -57,8 +56,7 @@ class Decision:
         return f"{line}; instead: {self.alternative}" if self.alternative else line
 
 
-@dataclass(frozen=True)
-class Ctx:
+class Ctx(NamedTuple):
     """How a command runs: what its wrappers and its place in the script say."""
 
     background: bool = False

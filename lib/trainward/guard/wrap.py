@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from trainward.guard import rules
 from trainward.guard.parse import Command, Word
@@ -32,8 +31,7 @@ class Engine(Protocol):
     def nested(self, text: str, ctx: Ctx, depth: int) -> Decision: ...
 
 
-@dataclass(frozen=True)
-class Wrap:
+class Wrap(NamedTuple):
     """A command that runs its arguments as another command."""
 
     values: frozenset[str] = frozenset()  # its options that take a value
@@ -167,7 +165,7 @@ def _timeout(
     if seconds is None:
         return e.words(args[i + 1 :], ctx, depth)
     bound = seconds if ctx.timeout_s is None else min(seconds, ctx.timeout_s)
-    return e.words(args[i + 1 :], replace(ctx, timeout_s=bound), depth)
+    return e.words(args[i + 1 :], ctx._replace(timeout_s=bound), depth)
 
 
 def _option_value(args: Sequence[Word], short: str, long: str) -> str | None:
@@ -289,7 +287,7 @@ _SCREEN_FLAGS = frozenset({"-ls", "-list", "-wipe", "-v", "-version", "-r", "-R"
 def _screen(
     e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
 ) -> Decision | None:
-    bg = replace(ctx, background=True)
+    bg = ctx._replace(background=True)
     i = 0
     while i < len(args) and args[i].text.startswith("-"):
         arg = args[i].text
@@ -352,7 +350,7 @@ def _tmux_command(e: Engine, args: list[Word], ctx: Ctx, depth: int) -> Decision
         return None
     sub, rest = args[i].text, args[i + 1 :]
     j = skip_options(rest, 0, _TMUX_VALUES)
-    bg = replace(ctx, background=True)
+    bg = ctx._replace(background=True)
     if sub in _TMUX_RUN:
         return e.nested(_join(rest[j:]), bg, depth) if rest[j:] else None
     if sub in ("send-keys", "send"):
@@ -407,10 +405,10 @@ SPECIAL: dict[str, Special] = {
     "find": _find,
     "script": _su,  # script -c CMD
     "at": lambda e, name, args, ctx, depth, cmd: _stdin_script(
-        e, name, replace(ctx, background=True), depth, cmd
+        e, name, ctx._replace(background=True), depth, cmd
     ),
     "batch": lambda e, name, args, ctx, depth, cmd: _stdin_script(
-        e, name, replace(ctx, background=True), depth, cmd
+        e, name, ctx._replace(background=True), depth, cmd
     ),
     **{shell: _shell for shell in ("bash", "sh", "zsh", "dash", "ksh", "mksh", "fish")},
 }
