@@ -212,7 +212,7 @@ def test_pattern_words_are_globs_and_a_lone_star_is_any_words() -> None:
     assert rules[0].matches(["rm", "-rf", "build-7"]) and not rules[0].matches(["rm", "-rf", "x"])
 
 
-def test_files_apply_most_specific_first(
+def test_the_users_files_decide_and_a_project_file_may_only_tighten(
     tmp_path: Path, tw_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = tmp_path / "proj"
@@ -223,13 +223,62 @@ def test_files_apply_most_specific_first(
     extra = _write(tmp_path / "x.yaml", "rules:\n- {match: 'modal app stop *', decision: ask}\n")
     assert check_shell("modal app stop a", policy=load_policy(cwd=tmp_path)).decision == "allow"
     assert check_shell("modal app stop a", policy=load_policy(cwd=project)).decision == "deny"
-    assert (
-        check_shell("modal app stop a", policy=load_policy(cwd=project, extra=extra)).decision
-        == "ask"
+    # --policy comes before the user's file; the project's deny is stricter than both
+    both = load_policy(cwd=tmp_path, extra=extra)
+    assert check_shell("modal app stop a", policy=both).decision == "ask"
+    assert check_shell("modal app stop a", policy=load_policy(cwd=project, extra=extra)).source == (
+        f"{project / '.trainward/guard.yaml'}:2"
     )
     monkeypatch.chdir(project)
     assert tw("guard", "modal app stop a").code == 3
     assert "deny" in tw("guard", "modal app stop a").stdout
+
+
+def test_a_project_rule_that_would_loosen_is_set_aside_and_said(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / ".trainward/guard.yaml",
+        "rules:\n- {match: 'modal run *', decision: allow}\n- {match: 'ls', decision: deny}\n",
+    )
+    policy = load_policy(cwd=tmp_path)
+    got = check_shell("modal run train.py", policy=policy)
+    assert (got.decision, got.source) == ("deny", "default")
+    assert f"the rule at {path}:2 (allow) was set aside" in got.reason
+    assert check_shell("ls", policy=policy).decision == "deny"  # tightening applies
+    assert check_shell("modal run -d x.py", policy=policy).source == f"{path}:2"  # allow = allow
+
+
+def _repository(root: Path) -> Path:
+    (root / ".git").mkdir(parents=True)
+    return root
+
+
+def test_a_file_inside_a_repository_may_only_tighten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loosen = "rules:\n- {match: 'modal app stop *', decision: allow}\n"
+    home = _repository(tmp_path / "dotfiles") / "sub" / ".trainward"
+    monkeypatch.setenv("TRAINWARD_HOME", str(home))
+    _write(home / "guard.yaml", loosen)
+    assert check_shell("modal app stop a", policy=load_policy(cwd=tmp_path)).decision == "ask"
+    inside = _write(_repository(tmp_path / "repo") / "team.yaml", loosen)
+    assert check_shell("modal app stop a", policy=load_policy(extra=inside)).decision == "ask"
+    outside = _write(tmp_path / "mine.yaml", loosen)
+    assert check_shell("modal app stop a", policy=load_policy(extra=outside)).decision == "allow"
+    link = tmp_path / "linked.yaml"  # a link out of a repository counts where it points
+    link.symlink_to(inside)
+    assert check_shell("modal app stop a", policy=load_policy(extra=link)).decision == "ask"
+
+
+def test_a_project_may_lower_the_smoke_bound_but_not_raise_it(
+    tmp_path: Path, tw_home: Path
+) -> None:
+    project = tmp_path / "proj"
+    _write(project / ".trainward/guard.yaml", "smoke_timeout_s: 3600\n")
+    assert load_policy(cwd=project).smoke_timeout_s == 600
+    _write(tw_home / "guard.yaml", "smoke_timeout_s: 1800\n")
+    assert load_policy(cwd=project).smoke_timeout_s == 1800
+    _write(project / ".trainward/guard.yaml", "smoke_timeout_s: 60\n")
+    assert load_policy(cwd=project).smoke_timeout_s == 60
 
 
 def test_smoke_timeout_is_configurable(tmp_path: Path) -> None:
@@ -361,15 +410,24 @@ def test_hook_never_crashes_on_bad_input(stdin: str) -> None:
 
 
 def test_hook_uses_the_project_policy_of_the_sessions_cwd(tmp_path: Path) -> None:
-    _write(
+    path = _write(
         tmp_path / ".trainward/guard.yaml",
-        "rules:\n- {match: 'modal app stop *', decision: allow}\n",
+        "rules:\n- {match: 'modal app list', decision: deny, reason: not here}\n",
     )
-    assert _hook(_hook_input("modal app stop x", cwd=str(tmp_path))) == (0, "")
+    answer = json.loads(_hook(_hook_input("modal app list", cwd=str(tmp_path)))[1])
+    assert answer["hookSpecificOutput"]["permissionDecision"] == "deny"
+    reason = answer["hookSpecificOutput"]["permissionDecisionReason"]
+    assert reason.endswith(f"[decided by the rule at {path}:2]")  # the answer names the file
     _write(tmp_path / ".trainward/guard.yaml", "rules:\n  - match: x\n   decision: allow\n")
     answer = json.loads(_hook(_hook_input("ls", cwd=str(tmp_path)))[1])
     assert answer["hookSpecificOutput"]["permissionDecision"] == "ask"
     assert "guard.yaml:3" in answer["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_hook_says_when_the_built_in_policy_decided(tmp_path: Path) -> None:
+    answer = json.loads(_hook(_hook_input("modal app stop x", cwd=str(tmp_path)))[1])
+    reason = answer["hookSpecificOutput"]["permissionDecisionReason"]
+    assert reason.endswith("[decided by the built-in policy]")
 
 
 def test_hook_response_is_a_library_function() -> None:

@@ -5,7 +5,10 @@ engine.py   check_shell / check_command and the Claude Code hook's answer
 parse.py    a real shell parser (lex.py is its lexer); nothing is ever run or expanded
 wrap.py     wrappers peeled off a command (env, nohup, timeout, bash -c, uv run, ...)
 rules.py    the built-in policy: categories, verdicts, what each command means
-policy.py   policy files (guard.yaml) layered over the built-in policy
+policy.py   policy files (guard.yaml) layered over the built-in policy; who may loosen
+policyfile.py   one guard.yaml file: rules and the smoke-test bound
+hook.py     the Claude Code hook's process (python -P -m trainward.guard.hook)
+hookcommand.py  the fail-closed shell line that runs it from settings.json
 
 Public: `check_shell`, `check_command`, `hook_response`, `Decision`, `Policy`, `load_policy`.
 This package imports nothing heavy (no click, no yaml at import time for the hook path).

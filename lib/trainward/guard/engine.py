@@ -92,7 +92,14 @@ def hook_response(
         return hook_answer("ask", f"trainward guard could not check this command: {message}")
     if decision.decision == "allow":
         return None
-    return hook_answer(decision.decision, f"trainward guard: {decision.summary()}")
+    return hook_answer(decision.decision, f"trainward guard: {decision.summary()}{_by(decision)}")
+
+
+def _by(decision: Decision) -> str:
+    """Which policy decided, for the hook's answer: the built-in one or FILE:LINE."""
+    if decision.source == "default":
+        return " [decided by the built-in policy]"
+    return f" [decided by the rule at {decision.source}]"
 
 
 def read_hook_input(stream: IO[Any]) -> str:
