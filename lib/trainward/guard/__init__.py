@@ -3,8 +3,10 @@ lose runs, hang a session or leak a secret.
 
 engine.py   check_shell / check_command and the Claude Code hook's answer
 parse.py    a real shell parser (lex.py is its lexer); nothing is ever run or expanded
-wrap.py     wrappers peeled off a command (env, nohup, timeout, bash -c, uv run, ...)
-rules.py    the built-in policy: categories, verdicts, what each command means
+wrap.py     wrappers peeled off a command (env, nohup, timeout, sudo, uv run, ...)
+scripts.py  commands that run a script from a string or stdin (bash -c, eval, ssh, tmux, ...)
+rules.py    the built-in policy: categories, verdicts, and modal's and trainward's commands
+tools.py    the built-in policy for other commands (tail -f, kill, rm of trainward's state)
 policy.py   policy files (guard.yaml) layered over the built-in policy; who may loosen
 policyfile.py   one guard.yaml file: rules and the smoke-test bound
 hook.py     the Claude Code hook's process (python -P -m trainward.guard.hook)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from trainward.core.homedir import home_dir
-from trainward.guard import rules
+from trainward.guard import rules, scripts, tools
 from trainward.guard import wrap as guardwrap
 from trainward.guard.parse import Command, ShellSyntaxError, Word, parse
 from trainward.guard.policy import Policy, Rule, load_policy
@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 MAX_DEPTH = 12
+_SPECIAL = {**guardwrap.SPECIAL, **scripts.SPECIAL}  # commands with a handler of their own
 MAX_CHARS = 100_000  # longer input is answered "ask" unread: the hook must answer in time
 
 
@@ -163,7 +164,7 @@ class _Engine:
         if words[0].dynamic:
             return self.dynamic(words, ctx, depth)
         name = posixpath.basename(words[0].text)
-        special = guardwrap.SPECIAL.get(name)
+        special = _SPECIAL.get(name)
         decision = special(self, name, words[1:], ctx, depth + 1, cmd) if special else None
         if decision is not None:
             return decision
@@ -203,7 +204,7 @@ class _Engine:
             return rules.trainward(args, ctx)
         if name == "python":
             return _python(args, ctx)
-        return rules.tool(name, args, ctx, self.home)
+        return tools.tool(name, args, ctx, self.home)
 
     def dynamic(self, words: list[Word], ctx: Ctx, depth: int) -> Decision:
         """The command name is only known at run time ($X, $(which modal)): assume the worst."""

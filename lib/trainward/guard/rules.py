@@ -118,7 +118,7 @@ def stream(what: str, ctx: Ctx) -> Decision:
     return deny(f"{what} follows output until interrupted and blocks this session", _LOGS_ALT)
 
 
-def _flag(args: list[str], *names: str) -> bool:
+def flag(args: list[str], *names: str) -> bool:
     """True if any of `names` is given (also as --name=value, or inside -abc for 1 letter)."""
     for arg in args:
         if arg == "--":
@@ -185,7 +185,7 @@ def _short_cluster(arg: str) -> tuple[str, bool]:
 
 def modal_run(args: list[str], ctx: Ctx) -> Decision:
     detach, help_, ref = parse_modal_run(args)
-    if help_ or _flag(args[ref + 1 :], "--help"):
+    if help_ or flag(args[ref + 1 :], "--help"):
         return read_only("modal run --help")
     if ref >= len(args):
         return allow("other", "modal run without a function reference runs nothing")
@@ -219,7 +219,7 @@ def modal(args: list[str], ctx: Ctx, literal_keys: list[str]) -> Decision:
     sub, rest = args[i], args[i + 1 :]
     if sub == "run":
         return modal_run(rest, ctx)
-    if _flag(rest, *_HELP):
+    if flag(rest, *_HELP):
         return read_only(f"modal {sub} --help")
     if sub == "serve":
         if ctx.bounded and not ctx.background:
@@ -231,7 +231,7 @@ def modal(args: list[str], ctx: Ctx, literal_keys: list[str]) -> Decision:
     if sub == "deploy":
         return launch("modal deploy", ctx)
     if sub == "shell":
-        if _flag(rest, "-c", "--cmd"):
+        if flag(rest, "-c", "--cmd"):
             return ask(
                 "other", "modal shell --cmd runs a command in a container with the app's volumes"
             )
@@ -260,7 +260,7 @@ def _modal_verb(group: str, verb: str, rest: list[str], ctx: Ctx) -> Decision:
 
 
 def _logs(what: str, rest: list[str], ctx: Ctx) -> Decision:
-    return stream(f"{what} -f", ctx) if _flag(rest, "-f", "--follow") else read_only(what)
+    return stream(f"{what} -f", ctx) if flag(rest, "-f", "--follow") else read_only(what)
 
 
 def _stop(what: str, rest: list[str], ctx: Ctx) -> Decision:
@@ -280,13 +280,13 @@ def _volume_delete(what: str, rest: list[str], ctx: Ctx) -> Decision:
 
 
 def _volume_overwrite(what: str, rest: list[str], ctx: Ctx) -> Decision:
-    if what == "modal volume cp" or _flag(rest, "-f", "--force"):
+    if what == "modal volume cp" or flag(rest, "-f", "--force"):
         return ask("destructive", f"{what} may overwrite existing files on the volume")
     return allow("other", f"{what} refuses to overwrite existing files")
 
 
 def _volume_get(what: str, rest: list[str], ctx: Ctx) -> Decision:
-    if _flag(rest, "--force"):
+    if flag(rest, "--force"):
         return ask("destructive", f"{what} --force overwrites local files")
     return read_only(what)
 
@@ -294,7 +294,7 @@ def _volume_get(what: str, rest: list[str], ctx: Ctx) -> Decision:
 def secret_create(args: list[str], literal_keys: list[str]) -> Decision:
     """`modal secret create NAME K=V ...`; `literal_keys` are the keys whose value is written
     out on the command line (not an expansion like $X). Never echoes a value."""
-    if _flag(args, "--force"):
+    if flag(args, "--force"):
         return ask("destructive", "modal secret create --force replaces an existing secret")
     if literal_keys:
         return ask(
@@ -339,8 +339,8 @@ def trainward(args: list[str], ctx: Ctx) -> Decision:
     words = [a for a in args if not a.startswith("-")]
     sub = words[0] if words else ""
     what = f"trainward {sub}".strip()
-    dry = _flag(args, "--dry-run")
-    if not sub or sub in _TRAINWARD_READ or _flag(args, *_HELP):
+    dry = flag(args, "--dry-run")
+    if not sub or sub in _TRAINWARD_READ or flag(args, *_HELP):
         return read_only(what)
     if sub in ("launch", "sweep"):
         return read_only(f"{what} --dry-run") if dry else launch(what, ctx)
@@ -348,7 +348,7 @@ def trainward(args: list[str], ctx: Ctx) -> Decision:
         return read_only(f"{what} --dry-run") if dry else _stop(what, args, ctx)
     if sub == "data":
         verb = words[1] if len(words) > 1 else ""
-        if verb == "push" and _flag(args, "--delete") and not dry:
+        if verb == "push" and flag(args, "--delete") and not dry:
             return ask(
                 "destructive",
                 "trainward data push --delete removes files on the volume that are not local",
@@ -362,66 +362,6 @@ def trainward(args: list[str], ctx: Ctx) -> Decision:
 
 def modal_train_script(args: list[str], ctx: Ctx) -> Decision:
     """`python scripts/modal_train.py`: its main spawns a detached run."""
-    if _flag(args, *_HELP):
+    if flag(args, *_HELP):
         return read_only("modal_train.py --help")
     return launch("python scripts/modal_train.py", ctx)
-
-
-# -- other tools ---------------------------------------------------------------------
-
-READ_ONLY_TOOLS = word_set(
-    "ls cat head grep egrep fgrep rg ag find fd echo printf pwd which whereis type wc sort "
-    "uniq cut tr jq yq diff cmp stat du df file tree date printenv whoami id hostname uname "
-    "nvidia-smi ps pgrep test [ [[ true false cd pushd popd basename dirname realpath "
-    "readlink sha256sum md5sum shasum less more column nl tac seq export unset set"
-)
-_GIT_READ = word_set("status log diff show branch rev-parse ls-files blame describe remote")
-_STATE_PATHS = (".trainward", "$TRAINWARD_HOME", "${TRAINWARD_HOME}")
-_WHOLE_HOME = frozenset({"~", "~/", "$HOME", "${HOME}", "$HOME/", "/", "/*", "~/*", "$HOME/*"})
-
-
-def tool(name: str, args: list[str], ctx: Ctx, home: str) -> Decision:
-    """Commands other than modal and trainward."""
-    if name == "tail":
-        return stream("tail -f", ctx) if _flag(args, "-f", "-F", "--follow") else read_only(name)
-    if name == "less" and "+F" in args:
-        return stream("less +F", ctx)
-    if name == "journalctl" and _flag(args, "-f", "--follow"):
-        return stream("journalctl -f", ctx)
-    if name == "kill" and args and (args[0] in ("-0", "-l", "-L", "--list")):
-        return read_only(f"kill {args[0]}")
-    if name in ("kill", "pkill", "killall"):
-        return ask(
-            "destructive",
-            f"{name} ends processes; a local training run or a launch in progress dies with them",
-            "only when the user asked: `trainward stop RUN --yes` stops a run cleanly",
-        )
-    if name in ("rm", "rmdir", "shred") and _touches_state(args, home):
-        return ask(
-            "destructive",
-            f"{name} deletes trainward's state: the run registry and the local volumes",
-            "delete single runs' files only when the user asked",
-        )
-    if name == "find" and "-delete" in args:
-        if _touches_state(args, home):
-            return ask(
-                "destructive", "find -delete deletes trainward's state (runs, local volumes)"
-            )
-        return allow("other", "find -delete deletes files outside trainward's state")
-    if name == "git" and args and args[0] in _GIT_READ:
-        return read_only(f"git {args[0]}")
-    if name == "wandb" and (not args or args[0] in ("status", "--version", "--help")):
-        return read_only("wandb status")
-    if name in READ_ONLY_TOOLS:
-        return read_only(name)
-    return allow("other", f"{name} is not a guarded command")
-
-
-def _touches_state(args: list[str], home: str) -> bool:
-    for arg in args:
-        path = arg.rstrip("/") or "/"
-        if arg in _WHOLE_HOME or any(marker in arg for marker in _STATE_PATHS):
-            return True
-        if home and (path == home or path.startswith(home + "/")):
-            return True
-    return False

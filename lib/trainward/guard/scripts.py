@@ -1,0 +1,187 @@
+"""Commands that run a shell script given some other way than as words: in a string
+(`bash -c`, `eval`, `ssh HOST CMD`, `su -c`, `script -c`), on stdin (`bash <<EOF`,
+`echo ... | sh`, `at`), or typed into a terminal multiplexer (`screen -X stuff`,
+`tmux send-keys`). Each handler hands the script back to the engine, which classifies it
+like any other command line.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from trainward.guard.parse import Command, Word
+from trainward.guard.rules import Ctx, Decision, allow, ask, combine, word_set
+from trainward.guard.wrap import Engine, Special, join_words, option_value, skip_options
+
+
+def _shell(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`bash -c SCRIPT`, `bash FILE`, or `bash` reading its script from stdin."""
+    i, has_c = 0, False
+    while i < len(args):
+        arg = args[i].text
+        if arg in ("--", "-"):
+            i += 1
+            break
+        if arg in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+            i += 2
+        elif arg[:1] in ("-", "+") and len(arg) > 1:
+            has_c = has_c or (arg[0] == "-" and arg[1] != "-" and "c" in arg[1:])
+            i += 1
+        else:
+            break
+    operands = args[i:]
+    if has_c:
+        return (
+            e.nested(operands[0].text, ctx, depth)
+            if operands
+            else allow("other", f"{name} -c without a script")
+        )
+    if operands:
+        return allow(
+            "other", f"{name} runs the script {operands[0].text}; the guard cannot see inside it"
+        )
+    return _stdin_script(e, name, ctx, depth, cmd)
+
+
+def _stdin_script(e: Engine, name: str, ctx: Ctx, depth: int, cmd: Command | None) -> Decision:
+    if cmd is not None and cmd.stdin_text is not None:
+        return e.nested(cmd.stdin_text, ctx, depth)
+    if cmd is None or not cmd.piped:
+        return allow("other", f"{name} with no script")
+    src = cmd.pipe_source
+    if (
+        src is not None
+        and src.words
+        and posixpath.basename(src.words[0].text) in ("echo", "printf")
+    ):
+        words = [w for w in src.words[1:] if w.text not in ("-n", "-e", "-E")]
+        if not any(w.dynamic for w in words):
+            return e.nested(join_words(words).replace("\\n", "\n"), ctx, depth)
+    return ask(
+        "other",
+        f"{name} runs commands read from a pipe; the guard cannot see them",
+        "run the commands directly, or write them to a script the user can review",
+    )
+
+
+def _eval(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    return e.nested(join_words(args), ctx, depth)
+
+
+_SSH_VALUES = word_set("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w -B")
+
+
+def _ssh(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    i = skip_options(args, 0, _SSH_VALUES)
+    if i + 1 >= len(args):
+        return None
+    return e.nested(join_words(args[i + 1 :]), ctx, depth)
+
+
+def _su(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`su -c CMD`, `script -qc CMD`: CMD is a shell script."""
+    script = option_value(args, "-c", "--command")
+    return e.nested(script, ctx, depth) if script is not None else None
+
+
+_SCREEN_FLAGS = frozenset({"-ls", "-list", "-wipe", "-v", "-version", "-r", "-R", "-x"})
+
+
+def _screen(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    bg = ctx._replace(background=True)
+    i = 0
+    while i < len(args) and args[i].text.startswith("-"):
+        arg = args[i].text
+        if arg == "-X":
+            rest = [w.text for w in args[i + 1 :]]
+            if rest[:1] == ["stuff"]:
+                return e.nested(
+                    " ".join(rest[1:]).replace("\\n", "\n").replace("^M", "\n"), bg, depth
+                )
+            return allow("other", "screen -X sends a command to a session")
+        takes_value = arg not in _SCREEN_FLAGS and (arg == "-Logfile" or arg[-1] in "SceEhpTt")
+        i += 2 if takes_value else 1
+    return e.words(args[i:], bg, depth) if i < len(args) else None
+
+
+_TMUX_RUN = frozenset(
+    [
+        "new-session",
+        "new",
+        "new-window",
+        "neww",
+        "split-window",
+        "splitw",
+        "respawn-pane",
+        "respawnp",
+        "respawn-window",
+        "respawnw",
+        "run-shell",
+        "run",
+        "display-popup",
+        "popup",
+    ]
+)
+_TMUX_VALUES = word_set("-s -n -c -t -x -y -e -F -f -l -p -w -T -L -S -N")
+_TMUX_KEYS = {"Enter": "\n", "C-m": "\n", "KPEnter": "\n", "C-j": "\n", "Space": " "}
+
+
+def _tmux(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    parts, segment = [], []
+    for word in [*args, Word.literal(";")]:
+        if word.text != ";":
+            segment.append(word)
+            continue
+        decision = _tmux_command(e, segment, ctx, depth)
+        if decision is not None:
+            parts.append(decision)
+        segment = []
+    return combine(parts) if parts else None
+
+
+def _tmux_command(e: Engine, args: list[Word], ctx: Ctx, depth: int) -> Decision | None:
+    i = 0
+    while i < len(args) and args[i].text.startswith("-"):
+        if args[i].text == "-c" and i + 1 < len(args):  # `tmux -c CMD` runs CMD like `sh -c`
+            return e.nested(args[i + 1].text, ctx, depth)
+        i += 2 if args[i].text in ("-L", "-S", "-f", "-T") else 1
+    if i >= len(args):
+        return None
+    sub, rest = args[i].text, args[i + 1 :]
+    j = skip_options(rest, 0, _TMUX_VALUES)
+    bg = ctx._replace(background=True)
+    if sub in _TMUX_RUN:
+        return e.nested(join_words(rest[j:]), bg, depth) if rest[j:] else None
+    if sub in ("send-keys", "send"):
+        keys = "".join(_TMUX_KEYS.get(w.text, w.text + " ") for w in rest[j:])
+        return e.nested(keys, bg, depth)
+    return None
+
+
+SPECIAL: dict[str, Special] = {
+    "eval": _eval,
+    "ssh": _ssh,
+    "su": _su,
+    "screen": _screen,
+    "tmux": _tmux,
+    "script": _su,  # script -c CMD
+    "at": lambda e, name, args, ctx, depth, cmd: _stdin_script(
+        e, name, ctx._replace(background=True), depth, cmd
+    ),
+    "batch": lambda e, name, args, ctx, depth, cmd: _stdin_script(
+        e, name, ctx._replace(background=True), depth, cmd
+    ),
+    **{shell: _shell for shell in ("bash", "sh", "zsh", "dash", "ksh", "mksh", "fish")},
+}
