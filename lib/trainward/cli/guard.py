@@ -24,6 +24,17 @@ from trainward.guard.hook import hook_output
     type=click.Path(dir_okay=False, path_type=Path),
     help="An extra guard.yaml, read before the project's and the user's.",
 )
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Check it as run in the background (Claude Code's run_in_background), as with `&`.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Check it as killed after SECONDS (the Bash tool's timeout), as with `timeout N`.",
+)
 @json_option
 @click.pass_context
 def guard(
@@ -31,6 +42,8 @@ def guard(
     command: tuple[str, ...],
     hook: bool,
     policy_file: Path | None,
+    background: bool,
+    timeout_s: float | None,
     as_json: bool,
 ) -> None:
     """Say whether COMMAND may run: allow, ask or deny, with its category and a safer
@@ -53,9 +66,11 @@ def guard(
         )
     policy = load_policy(extra=policy_file)
     if len(command) == 1:
-        decision = check_shell(command[0], policy=policy)
+        decision = check_shell(
+            command[0], policy=policy, background=background, timeout_s=timeout_s
+        )
     else:
-        decision = check_command(list(command), policy=policy)
+        decision = check_command(list(command), policy=policy, background=background)
     emit(decision.to_dict(), as_json, decision.summary())
     if decision.decision != "allow":
         ctx.exit(EXIT_REFUSED)

@@ -62,7 +62,14 @@ class Ctx(NamedTuple):
     background: bool = False
     timeout_s: float | None = None
     smoke_timeout_s: float = DEFAULT_SMOKE_TIMEOUT_S
-    writes_file: bool = False
+    writes: tuple[tuple[str, str], ...] = ()  # (operator, file) of its redirections out
+    captured: bool = False  # inside $(..): its output becomes a word, not the transcript
+    in_file: bool = False  # read from a script file, not typed on the command line
+    in_state: bool = False  # the shell has `cd`ed into trainward's state directory
+
+    @property
+    def writes_file(self) -> bool:
+        return any(path != "/dev/null" for _, path in self.writes)
 
     @property
     def bounded(self) -> bool:
@@ -112,9 +119,12 @@ def launch(what: str, ctx: Ctx) -> Decision:
 
 
 def stream(what: str, ctx: Ctx) -> Decision:
-    """A command that follows output forever blocks the session, unless `timeout` bounds it."""
+    """A command that follows output forever blocks the session, unless `timeout` bounds it
+    or it runs in the background (`&`, Claude Code's run_in_background)."""
     if ctx.bounded:
         return allow("read-only", f"{what} follows output, bounded by timeout {ctx.timeout_s:g}s")
+    if ctx.background:
+        return allow("read-only", f"{what} follows output in the background: nothing waits on it")
     return deny(f"{what} follows output until interrupted and blocks this session", _LOGS_ALT)
 
 
@@ -247,9 +257,15 @@ def modal(args: list[str], ctx: Ctx, literal_keys: list[str]) -> Decision:
 
 def _modal_verb(group: str, verb: str, rest: list[str], ctx: Ctx) -> Decision:
     what = f"modal {group} {verb}".strip()
-    special = _MODAL_SPECIAL.get((group, verb))
+    special = _MODAL_SPECIAL.get((group, verb)) or _MODAL_SPECIAL.get(("*", verb))
     if special is not None:
         return special(what, rest, ctx)
+    if (group, verb) in _BROWSER_LOGINS:
+        return ask(
+            "other",
+            f"{what} opens a browser and waits for a login; an assistant's command would hang",
+            f"ask the user to run `{what}` in their own terminal",
+        )
     if group in ("changelog", "dashboard") or (not verb and group in MODAL_GROUPS):
         return read_only(what)
     if verb in _READ_VERBS:
@@ -314,9 +330,9 @@ def _container_exec(what: str, rest: list[str], ctx: Ctx) -> Decision:
     return ask("other", f"{what} runs a command inside a running container, maybe a training run")
 
 
+_BROWSER_LOGINS = frozenset({("setup", ""), ("token", "new")})
 _MODAL_SPECIAL: dict[tuple[str, str], Any] = {
-    ("app", "logs"): _logs,
-    ("container", "logs"): _logs,
+    ("*", "logs"): _logs,  # app, container, function, ... logs: -f follows
     ("app", "stop"): _stop,
     ("container", "stop"): _stop,
     ("volume", "rm"): _volume_delete,

@@ -1,7 +1,8 @@
 """Commands that run a shell script given some other way than as words: in a string
-(`bash -c`, `eval`, `ssh HOST CMD`, `su -c`, `script -c`), on stdin (`bash <<EOF`,
-`echo ... | sh`, `at`), or typed into a terminal multiplexer (`screen -X stuff`,
-`tmux send-keys`). Each handler hands the script back to the engine, which classifies it
+(`bash -c`, `eval`, `ssh HOST CMD`, `su -c`, `script -c`, `trap CMD EXIT`, `alias`), on
+stdin (`bash <<EOF`, `echo ... | sh`, `cat <<EOF | sh`, `bash /dev/stdin`, `at`), from a
+file (`bash x.sh`, `source x.sh`: unseen), or typed into a terminal multiplexer
+(`screen -X stuff`, `tmux send-keys`). Each handler hands the script back to the engine, which classifies it
 like any other command line.
 """
 
@@ -11,6 +12,7 @@ import posixpath
 
 from trainward.guard.parse import Command, Word
 from trainward.guard.rules import Ctx, Decision, allow, ask, combine, word_set
+from trainward.guard.session import UNKNOWN
 from trainward.guard.wrap import Engine, Special, join_words, option_value, skip_options
 
 
@@ -38,11 +40,43 @@ def _shell(
             if operands
             else allow("other", f"{name} -c without a script")
         )
-    if operands:
-        return allow(
-            "other", f"{name} runs the script {operands[0].text}; the guard cannot see inside it"
+    return _script_file(e, name, operands[0] if operands else None, ctx, depth, cmd)
+
+
+_STDIN_FILES = frozenset({"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"})
+
+
+def _script_file(
+    e: Engine, name: str, file: Word | None, ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision:
+    """A shell running the script in `file` (`bash x.sh`, `source x.sh`); None: stdin."""
+    if file is None or file.text in _STDIN_FILES:
+        return _stdin_script(e, name, ctx, depth, cmd)
+    if file.dynamic:  # bash <(curl ...), source "$SCRIPT"
+        return ask(
+            "other",
+            f"{name} runs a script only known at run time ({file.text})",
+            "run the commands directly, or write them to a script the user can review",
         )
-    return _stdin_script(e, name, ctx, depth, cmd)
+    status, text = e.session.script_text(file.text)
+    if status == "text":
+        return e.nested(text, ctx._replace(in_file=True), depth)
+    if status == UNKNOWN:
+        return ask(
+            "other",
+            f"{name} runs {file.text}, which this command line writes with content the guard "
+            "cannot see",
+            "write the script in one command, then run it in another, so it can be checked",
+        )
+    return allow("other", f"{name} runs the script {file.text}; the guard cannot see inside it")
+
+
+def _source(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`source FILE` / `. FILE`: the current shell runs FILE."""
+    operands = [w for w in args if w.text != "--"]
+    return _script_file(e, name, operands[0], ctx, depth, cmd) if operands else None
 
 
 def _stdin_script(e: Engine, name: str, ctx: Ctx, depth: int, cmd: Command | None) -> Decision:
@@ -50,20 +84,25 @@ def _stdin_script(e: Engine, name: str, ctx: Ctx, depth: int, cmd: Command | Non
         return e.nested(cmd.stdin_text, ctx, depth)
     if cmd is None or not cmd.piped:
         return allow("other", f"{name} with no script")
-    src = cmd.pipe_source
-    if (
-        src is not None
-        and src.words
-        and posixpath.basename(src.words[0].text) in ("echo", "printf")
-    ):
-        words = [w for w in src.words[1:] if w.text not in ("-n", "-e", "-E")]
-        if not any(w.dynamic for w in words):
-            return e.nested(join_words(words).replace("\\n", "\n"), ctx, depth)
+    seen = _piped_text(cmd.pipe_source)
+    if seen is not None:
+        return e.nested(seen, ctx, depth)
     return ask(
         "other",
         f"{name} runs commands read from a pipe; the guard cannot see them",
         "run the commands directly, or write them to a script the user can review",
     )
+
+
+def _piped_text(src: Command | None) -> str | None:
+    """What `echo TEXT |`, `printf TEXT |` or `cat <<EOF |` (no file) writes to the pipe."""
+    name = posixpath.basename(src.words[0].text) if src is not None and src.words else ""
+    if src is not None and name == "cat" and len(src.words) == 1:
+        return src.stdin_text
+    if src is None or name not in ("echo", "printf"):
+        return None
+    words = [w for w in src.words[1:] if w.text not in ("-n", "-e", "-E")]
+    return None if any(w.dynamic for w in words) else join_words(words).replace("\\n", "\n")
 
 
 def _eval(
@@ -90,6 +129,41 @@ def _su(
     """`su -c CMD`, `script -qc CMD`: CMD is a shell script."""
     script = option_value(args, "-c", "--command")
     return e.nested(script, ctx, depth) if script is not None else None
+
+
+def _script(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`script -c CMD [FILE]` (util-linux), `script [-q] FILE CMD ...` (BSD, macOS)."""
+    if option_value(args, "-c", "--command") is not None:
+        return _su(e, name, args, ctx, depth, cmd)
+    i = skip_options(args, 0, word_set("-E -I -O -B -T -m -t -F"))
+    return e.words(args[i + 1 :], ctx, depth) if len(args) > i + 1 else None
+
+
+def _trap(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`trap 'CMD' SIGNAL...`: the shell runs CMD when the signal (or EXIT) comes."""
+    operands = [w for w in args if w.text != "--"]
+    if len(operands) < 2 or operands[0].text.startswith("-"):
+        return allow("other", "trap resets or lists signal handlers")
+    return e.nested(operands[0].text, ctx, depth)
+
+
+def _alias(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`alias m='modal run'`: what the alias would run, with any arguments."""
+    parts = [allow("other", "alias defines a name")]
+    for word in args:
+        alias, sep, value = word.text.partition("=")
+        if sep and value:
+            found = e.nested(f'{value} "$@"', ctx, depth)
+            if found.decision != "allow":
+                reason = f"alias {alias} runs `{value} ...`, which the guard would {found.decision}"
+                parts.append(ask("other", f"{reason}: {found.reason}", found.alternative))
+    return combine(parts)
 
 
 _SCREEN_FLAGS = frozenset({"-ls", "-list", "-wipe", "-v", "-version", "-r", "-R", "-x"})
@@ -176,7 +250,11 @@ SPECIAL: dict[str, Special] = {
     "su": _su,
     "screen": _screen,
     "tmux": _tmux,
-    "script": _su,  # script -c CMD
+    "script": _script,
+    "source": _source,
+    ".": _source,
+    "trap": _trap,
+    "alias": _alias,
     "at": lambda e, name, args, ctx, depth, cmd: _stdin_script(
         e, name, ctx._replace(background=True), depth, cmd
     ),

@@ -1,14 +1,12 @@
 """What the shell parser produces: words (with which parts came from expansions, and which
 pattern characters were unquoted), simple commands, tokens and heredocs.
 
-Plain classes and NamedTuples, not dataclasses: the hook imports this module before every
+Plain slotted classes, not dataclasses: the hook imports this module before every
 shell command an assistant runs, and `dataclasses` (with `inspect`) would cost more than the
 rest of the guard together (bench/bench_hook.py).
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 
 def word_set(spec: str) -> frozenset[str]:
@@ -110,8 +108,11 @@ class Token:
         self.subs: list[Command] = []  # commands inside its $(..) and `..`
 
 
-class Heredoc(NamedTuple):
-    delimiter: str
-    strip_tabs: bool
-    expands: bool
-    command: Command
+class Heredoc:
+    """A heredoc waiting for its body: `<<EOF` (expands) or `<<'EOF'`, `<<-` strips tabs."""
+
+    __slots__ = ("command", "delimiter", "expands", "strip_tabs")
+
+    def __init__(self, delimiter: str, strip_tabs: bool, expands: bool, command: Command) -> None:
+        self.delimiter, self.strip_tabs = delimiter, strip_tabs
+        self.expands, self.command = expands, command

@@ -15,12 +15,14 @@ from typing import NamedTuple, Protocol
 from trainward.guard import rules, tools
 from trainward.guard.parse import Command, Word
 from trainward.guard.rules import Ctx, Decision, combine, deny, word_set
+from trainward.guard.session import Session
 
 _MODULE_FLAGS = frozenset({"-m", "--module"})  # `uv run -m X` is `python -m X`
 
 
 class Engine(Protocol):
-    home: str
+    home: str  # trainward's state directory
+    session: Session  # what earlier commands of this command line set up
 
     def words(
         self, words: list[Word], ctx: Ctx, depth: int, cmd: Command | None = None
@@ -84,6 +86,11 @@ WRAPS: dict[str, Wrap] = {
     "conda": Wrap(_CONDA, subs=(("run",),)),
     "mamba": Wrap(_CONDA, subs=(("run",),)),
     "micromamba": Wrap(_CONDA, subs=(("run",),)),
+    "hatch": Wrap(word_set("-e --env"), subs=(("run",),)),
+    "rye": Wrap(subs=(("run",),)),
+    "pixi": Wrap(word_set("-e --environment --manifest-path"), subs=(("run",),)),
+    "unbuffer": Wrap(),
+    "coproc": Wrap(background=True),  # bash's `coproc CMD` runs CMD in the background
 }
 _STDIN_ARGS = Word([("{args from stdin}", True)])
 
@@ -183,15 +190,17 @@ def option_value(args: Sequence[Word], short: str, long: str) -> str | None:
 def _env(
     e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
 ) -> Decision | None:
+    """`env -S 'CMD ARGS'` (also `-S'CMD'`, `-iS CMD`, `--split-string=CMD`) splits CMD."""
     for i, word in enumerate(args):
-        if word.text in ("-S", "--split-string"):
-            return e.nested(join_words(args[i + 1 :]), ctx, depth)
-        if word.text.startswith("--split-string="):
-            return e.nested(
-                word.text.split("=", 1)[1] + " " + join_words(args[i + 1 :]), ctx, depth
-            )
-        if not word.text.startswith("-"):
-            break
+        text, rest = word.text, join_words(args[i + 1 :])
+        if text.startswith("--split-string"):
+            return e.nested(text.partition("=")[2] + " " + rest, ctx, depth)
+        if not text.startswith("-"):
+            return None
+        cluster = "" if text.startswith("--") else text[1:]
+        letters = cluster.split("u", 1)[0].split("C", 1)[0]  # -u NAME, -C DIR take the rest
+        if "S" in letters:
+            return e.nested(cluster[cluster.index("S") + 1 :] + " " + rest, ctx, depth)
     return None
 
 
@@ -210,8 +219,8 @@ def _watch(
     if i >= len(args):
         return None
     inner = e.nested(join_words(args[i:]), ctx, depth)
-    if ctx.bounded:
-        return combine([rules.read_only(f"watch bounded by timeout {ctx.timeout_s:g}s"), inner])
+    if ctx.bounded or ctx.background:
+        return combine([rules.read_only("watch, bounded or in the background"), inner])
     loop = deny(
         "watch repeats its command until interrupted and blocks this session",
         "run the command once; to wait for a run to finish: `trainward wait RUN`",
@@ -236,8 +245,25 @@ def _find(
     return combine([*parts, tools.tool("find", [w.text for w in args], ctx, e.home)])
 
 
+_FD_EXEC = frozenset({"-x", "--exec", "-X", "--exec-batch"})
+
+
+def _fd(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`fd PATTERN -x CMD ...` runs CMD for each file found (the rest of the line, up to `;`)."""
+    i = next((i for i, w in enumerate(args) if w.text in _FD_EXEC), None)
+    if i is None:
+        return None
+    j = next((k for k in range(i + 1, len(args)) if args[k].text == ";"), len(args))
+    inner = [Word.literal(".") if w.text.startswith("{") else w for w in args[i + 1 : j]]
+    return combine([e.words(inner, ctx, depth), rules.read_only("fd")])
+
+
 SPECIAL: dict[str, Special] = {
     "timeout": _timeout,
+    "gtimeout": _timeout,  # GNU timeout on macOS (coreutils)
+    "fd": _fd,
     "env": _env,
     "command": _command,
     "watch": _watch,
