@@ -221,6 +221,7 @@ def test_install_into_a_project_then_the_hook_denies_modal_run(tmp_path: Path) -
     (hook,) = group["hooks"]
     assert hook["type"] == "command" and hook["command"] == doc["settings"]["command"]
     assert hook["command"] == hookcommand.hook_command(sys.executable)
+    assert doc["settings"]["runs"].startswith(f"runs {sys.executable} -P -m trainward.guard.hook")
 
     answer = run_hook(hook["command"], tmp_path, "modal run train.py")
     assert answer is not None
@@ -320,6 +321,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     res = tw("skills", "install", "--project", str(tmp_path), "--dry-run")
     assert res.stdout.startswith("Would install 5 skills")
+    assert "hook created: runs " in res.stdout and "answers ask when none" in res.stdout
 
 
 def test_user_install_goes_to_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ from trainward.guard.hook import hook_output
     "--policy",
     "policy_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="An extra guard.yaml, read before the project's and the user's.",
+    help="An extra guard.yaml, read before the user's; it may loosen only outside a repository.",
 )
 @click.option(
     "--background",

@@ -66,3 +66,15 @@ def hook_command(python: str | None) -> str:
 def is_hook_command(command: str) -> bool:
     """True for a line made by `hook_command`, whatever its pinned Python."""
     return command.startswith(_PREFIX) and any(command.endswith(f"; {b}") for b in _BODIES)
+
+
+def describe(command: str) -> str:
+    """What a hook command runs, in a line a person can read."""
+    if not is_hook_command(command):
+        return command
+    pinned = shlex.split(command.partition("; ")[0])[0].removeprefix(_PREFIX)
+    first = f"{pinned} -P -m trainward.guard.hook, else " if pinned else ""
+    return (
+        f"runs {first}./.venv's trainward, else `trainward guard --hook` on PATH; "
+        "answers ask when none of them runs"
+    )

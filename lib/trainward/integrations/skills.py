@@ -252,7 +252,13 @@ def merge_settings(path: Path, command: str, *, dry_run: bool = False) -> dict[s
         atomic_write(path, _dump_like(data, text).encode("utf-8"))
         if mode is not None:
             os.chmod(path, mode)
-    return {"action": action, "command": command, "entry": hook_entry(command), "note": note}
+    return {
+        "action": action,
+        "command": command,
+        "runs": hookcommand.describe(command),
+        "entry": hook_entry(command),
+        "note": note,
+    }
 
 
 def _parse_settings(text: str, path: Path) -> dict[str, Any]:
@@ -397,7 +403,7 @@ def render_install(result: dict[str, Any]) -> str:
         counts = Counter(f["action"] for f in result["files"] if f["path"].startswith(target))
         lines.append(f"  {target}: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
     lines.append(
-        f"  {settings['path']}: hook {settings['action']} ({settings['command']})"
+        f"  {settings['path']}: hook {settings['action']}: {settings['runs']}"
         + (f"; {settings['note']}" if settings["note"] else "")
     )
     return "\n".join(lines)
