@@ -198,11 +198,11 @@ class _Engine:
         self, words: list[Word], ctx: Ctx, depth: int, cmd: Command | None = None
     ) -> Decision:
         ctx = ctx._replace(smoke_timeout_s=self.policy.smoke_timeout_s)
-        assigned = words[: len(words) - len(_drop_assignments(words))]
-        typed = None if ctx.in_file else secrets.written_out("", assigned)
+        rest = _drop_assignments(words)
+        typed = None if ctx.in_file else secrets.written_out("", words[: len(words) - len(rest)])
         if typed is not None:  # HF_TOKEN=hf_... python x.py
-            return combine([typed, self.words(words[len(assigned) :], ctx, depth, cmd)])
-        expanded = expand.braces(_drop_assignments(words))
+            return combine([typed, self.words(rest, ctx, depth, cmd)])
+        expanded = expand.braces(rest)
         if expanded is None:
             return ask("other", "the command's brace expansions make too many words to check")
         if not expanded:
@@ -336,22 +336,7 @@ def _drop_assignments(words: list[Word]) -> list[Word]:
 
 def _literal_keys(words: Sequence[Word]) -> list[str]:
     """KEY of each KEY=VALUE word whose value is partly written out (not only $X or $(..))."""
-    keys = []
-    for word in words:
-        key, seen_eq, literal = "", False, False
-        for text, expanded in word.parts:
-            if seen_eq:
-                literal = literal or (bool(text) and not expanded)
-            elif expanded:
-                break
-            elif "=" in text:
-                head, tail = text.split("=", 1)
-                key, seen_eq, literal = key + head, True, bool(tail)
-            else:
-                key += text
-        if seen_eq and literal and key.isidentifier():
-            keys.append(key)
-    return keys
+    return [key for word in words if (key := secrets.literal_key(word))]
 
 
 def _command_name(text: str) -> str:

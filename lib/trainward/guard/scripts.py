@@ -8,11 +8,9 @@ like any other command line.
 
 from __future__ import annotations
 
-import posixpath
-
 from trainward.guard.parse import Command, Word
 from trainward.guard.rules import Ctx, Decision, allow, ask, combine, word_set
-from trainward.guard.session import UNKNOWN
+from trainward.guard.session import UNKNOWN, output_text
 from trainward.guard.wrap import Engine, Special, join_words, option_value, skip_options
 
 
@@ -84,7 +82,7 @@ def _stdin_script(e: Engine, name: str, ctx: Ctx, depth: int, cmd: Command | Non
         return e.nested(cmd.stdin_text, ctx, depth)
     if cmd is None or not cmd.piped:
         return allow("other", f"{name} with no script")
-    seen = _piped_text(cmd.pipe_source)
+    seen = output_text(cmd.pipe_source)
     if seen is not None:
         return e.nested(seen, ctx, depth)
     return ask(
@@ -92,17 +90,6 @@ def _stdin_script(e: Engine, name: str, ctx: Ctx, depth: int, cmd: Command | Non
         f"{name} runs commands read from a pipe; the guard cannot see them",
         "run the commands directly, or write them to a script the user can review",
     )
-
-
-def _piped_text(src: Command | None) -> str | None:
-    """What `echo TEXT |`, `printf TEXT |` or `cat <<EOF |` (no file) writes to the pipe."""
-    name = posixpath.basename(src.words[0].text) if src is not None and src.words else ""
-    if src is not None and name == "cat" and len(src.words) == 1:
-        return src.stdin_text
-    if src is None or name not in ("echo", "printf"):
-        return None
-    words = [w for w in src.words[1:] if w.text not in ("-n", "-e", "-E")]
-    return None if any(w.dynamic for w in words) else join_words(words).replace("\\n", "\n")
 
 
 def _eval(

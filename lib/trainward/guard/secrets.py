@@ -94,7 +94,7 @@ def written_out(name: str, args: list[Word]) -> Decision | None:
     """A secret's value typed into the command line: `NAME=VALUE` for a secret NAME, a
     `--token VALUE` option, `wandb login KEY`, a bearer header, or a token's known shape."""
     for i, word in enumerate(args):
-        key = _literal_assignment(word)
+        key = literal_key(word)
         if key and is_secret_name(key):
             return _typed(f"the value of {key}")
         option = word.text.split("=", 1)[0].lower()
@@ -128,7 +128,7 @@ def _printed_vars(word: Word) -> list[str]:
     return out
 
 
-def _literal_assignment(word: Word) -> str | None:
+def literal_key(word: Word) -> str | None:
     """NAME of a `NAME=VALUE` word whose VALUE is partly written out (not only $X)."""
     if not word.parts or word.parts[0][1] or "=" not in word.parts[0][0]:
         return None

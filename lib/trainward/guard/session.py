@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import posixpath
 
-from trainward.guard.syntax import Command
+from trainward.guard.syntax import Command, Word
 
 MAX_SCRIPT_BYTES = 64 * 1024
 _PRINTERS = frozenset({"echo", "printf"})
@@ -66,7 +66,7 @@ class Session:
         return posixpath.normpath(posixpath.join(self.cwd, os.path.expanduser(path)))
 
     def _record_writes(self, cmd: Command, name: str) -> None:
-        content = _written_text(cmd, name)
+        content = output_text(cmd)
         targets = [(op, path) for op, path in cmd.writes]
         if name == "tee":
             targets += [
@@ -96,12 +96,18 @@ class Session:
         return "text", data.decode("utf-8", "replace")
 
 
-def _written_text(cmd: Command, name: str) -> str | None:
-    """What `cmd` writes to its output: `echo`/`printf` of literal words, or `cat`/`tee`
-    of a heredoc; None when not known."""
-    if name in _PRINTERS and not any(w.dynamic for w in cmd.words[1:]):
-        words = [w.text for w in cmd.words[1:] if w.text not in ("-n", "-e", "-E")]
-        return " ".join(words).replace("\\n", "\n") + "\n"
-    if name in ("cat", "tee") and cmd.stdin_text is not None:
-        return cmd.stdin_text + "\n"
-    return None
+def output_text(cmd: Command | None) -> str | None:
+    """What `cmd` writes to its output, when its text says: `echo`/`printf` of literal words,
+    or `cat`/`tee` (no file read) of a heredoc or here-string; None when not known."""
+    name = posixpath.basename(cmd.words[0].text) if cmd is not None and cmd.words else ""
+    if cmd is None or name not in (*_PRINTERS, "cat", "tee"):
+        return None
+    if name in _PRINTERS:
+        words = [w for w in cmd.words[1:] if w.text not in ("-n", "-e", "-E")]
+        return None if any(w.dynamic for w in words) else _joined(words)
+    reads_file = name == "cat" and len(cmd.words) > 1
+    return None if reads_file or cmd.stdin_text is None else cmd.stdin_text + "\n"
+
+
+def _joined(words: list[Word]) -> str:
+    return " ".join(w.text for w in words).replace("\\n", "\n") + "\n"
