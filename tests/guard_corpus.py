@@ -369,7 +369,7 @@ OTHERS = [
     ("wandb login", ALLOW, OTHER),
     ("modal volume create data", ALLOW, OTHER),
     ("modal volume put data ./ds /ds", ALLOW, OTHER),
-    ("modal token new", ALLOW, OTHER),
+    ("modal token new", ASK, OTHER),  # opens a browser and waits
     ("modal shell train.py::train --cmd 'ls /vol'", ASK, OTHER),
     ("modal container exec ta-123 nvidia-smi", ASK, OTHER),
     ("trainward data push ./ds", ALLOW, OTHER),

@@ -1,24 +1,22 @@
-"""The command guard: the policy over a corpus of real commands, the shell parser, the
-override files, the CLI, and the Claude Code PreToolUse hook (shape, speed, imports)."""
+"""The command guard: the policy over a corpus of real commands, the shell parser, the CLI,
+and the Claude Code PreToolUse hook (shape, imports). Policy files: test_guard_policy.py;
+the adversarial corpus: test_guard_adversarial.py."""
 
 from __future__ import annotations
 
 import io
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from trainward.cli.guard import guard
-from trainward.errors import ConfigError
-from trainward.guard.engine import check_command, check_shell, hook_response, load_policy
+from trainward.guard.engine import check_command, check_shell, hook_response
 from trainward.guard.parse import ShellSyntaxError, parse
-from trainward.guard.policy import Policy, parse_policy
+from trainward.guard.policy import Policy
 from trainward.guard.rules import CATEGORIES, VERDICTS, parse_modal_run
 
 from tests.conftest import REPO, tw
@@ -177,107 +175,6 @@ def test_check_command_reads_the_users_override_file(tw_home: Path) -> None:
     assert check_command(["modal", "app", "stop", "prod"]).decision == "ask"
 
 
-# -- override files ------------------------------------------------------------------------
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-def test_a_rule_can_allow_modal_app_stop(tmp_path: Path) -> None:
-    policy = _write(
-        tmp_path / "p.yaml",
-        "rules:\n"
-        "  - match: 'modal app stop *'\n"
-        "    decision: allow\n"
-        "    reason: the user stops apps freely here\n",
-    )
-    res = tw("guard", "--json", "--policy", str(policy), "modal app stop my-app --yes")
-    assert res.code == 0, res.stderr
-    out = res.json()
-    assert out["decision"] == "allow" and out["category"] == "destructive"
-    assert out["reason"] == "the user stops apps freely here"
-    assert out["source"] == f"{policy}:2"
-    # the rule applies behind wrappers and inside bash -c too, and nowhere else
-    assert tw("guard", "--policy", str(policy), "sudo bash -c 'modal app stop x'").code == 0
-    assert tw("guard", "--policy", str(policy), "modal volume rm data /").code == 3
-
-
-def test_pattern_words_are_globs_and_a_lone_star_is_any_words() -> None:
-    rules, _ = parse_policy("rules:\n- {match: 'modal app stop *', decision: deny}\n", "f")
-    assert rules[0].matches(["modal", "app", "stop"])
-    assert rules[0].matches(["modal", "app", "stop", "a", "--yes"])
-    assert not rules[0].matches(["modal", "app", "list"])
-    rules, _ = parse_policy("rules:\n- {match: 'rm -rf build-*', decision: allow}\n", "f")
-    assert rules[0].matches(["rm", "-rf", "build-7"]) and not rules[0].matches(["rm", "-rf", "x"])
-
-
-def test_files_apply_most_specific_first(
-    tmp_path: Path, tw_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    project = tmp_path / "proj"
-    _write(tw_home / "guard.yaml", "rules:\n- {match: 'modal app stop *', decision: allow}\n")
-    _write(
-        project / ".trainward/guard.yaml", "rules:\n- {match: 'modal app stop *', decision: deny}\n"
-    )
-    extra = _write(tmp_path / "x.yaml", "rules:\n- {match: 'modal app stop *', decision: ask}\n")
-    assert check_shell("modal app stop a", policy=load_policy(cwd=tmp_path)).decision == "allow"
-    assert check_shell("modal app stop a", policy=load_policy(cwd=project)).decision == "deny"
-    assert (
-        check_shell("modal app stop a", policy=load_policy(cwd=project, extra=extra)).decision
-        == "ask"
-    )
-    monkeypatch.chdir(project)
-    assert tw("guard", "modal app stop a").code == 3
-    assert "deny" in tw("guard", "modal app stop a").stdout
-
-
-def test_smoke_timeout_is_configurable(tmp_path: Path) -> None:
-    policy = _write(tmp_path / "p.yaml", "smoke_timeout_s: 60\n")
-    assert tw("guard", "--policy", str(policy), "timeout 30 modal run x.py").code == 0
-    res = tw("guard", "--json", "--policy", str(policy), "timeout 300 modal run x.py")
-    assert res.code == 3 and "timeout 60 modal run" in res.json()["alternative"]
-
-
-MALFORMED = [
-    ("rules:\n  - match: x\n    decison: allow\n", 3, "rules[0].decison"),
-    ("rules:\n  - match: x\n", 2, "rules[0].decision"),
-    ("rules:\n  - match: x\n    decision: maybe\n", 3, "rules[0].decision"),
-    ("rules:\n  - match: x\n    decision: allow\n    category: risky\n", 4, "rules[0].category"),
-    ("rules:\n  - decision: allow\n", 2, "rules[0].match"),
-    ('rules:\n  - match: "a \'b"\n    decision: allow\n', 2, "rules[0].match"),
-    ("rules: modal\n", 1, "rules"),
-    ("smoke_timeout_s: -5\n", 1, "smoke_timeout_s"),
-    ("smoke_timeout_s: true\n", 1, "smoke_timeout_s"),
-    ("# policy\nrule:\n  - match: x\n", 2, "rule"),
-    ("rules:\n  - match: x\n   decision: allow\n", 3, None),  # bad indentation: not YAML
-    ("- match: x\n  decision: allow\n", 1, None),  # a bare list: the top must be a mapping
-]
-
-
-@pytest.mark.parametrize(("text", "line", "key"), MALFORMED)
-def test_a_malformed_file_names_file_line_and_key(
-    tmp_path: Path, text: str, line: int, key: str | None
-) -> None:
-    path = _write(tmp_path / "guard.yaml", text)
-    with pytest.raises(ConfigError) as info:
-        load_policy(cwd=tmp_path, extra=path)
-    assert (info.value.file, info.value.line) == (str(path), line)
-    if key is not None:
-        assert info.value.key == key
-    res = tw("guard", "--json", "--policy", str(path), "ls")
-    assert res.code == 2
-    assert f"{path}:{line}" in res.stderr
-    assert res.json()["error"]["exit_code"] == 2
-
-
-def test_a_missing_policy_file_is_a_config_error(tmp_path: Path) -> None:
-    res = tw("guard", "--policy", str(tmp_path / "nope.yaml"), "ls")
-    assert res.code == 2 and "nope.yaml" in res.stderr
-
-
 # -- the CLI -------------------------------------------------------------------------------
 
 
@@ -307,6 +204,12 @@ def test_the_command_object_works_on_its_own() -> None:
     res = CliRunner().invoke(guard, ["--json", "modal volume delete data"])
     assert res.exit_code == 3
     assert json.loads(res.stdout)["category"] == "destructive"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 # -- the Claude Code hook --------------------------------------------------------------------
@@ -363,15 +266,24 @@ def test_hook_never_crashes_on_bad_input(stdin: str) -> None:
 
 
 def test_hook_uses_the_project_policy_of_the_sessions_cwd(tmp_path: Path) -> None:
-    _write(
+    path = _write(
         tmp_path / ".trainward/guard.yaml",
-        "rules:\n- {match: 'modal app stop *', decision: allow}\n",
+        "rules:\n- {match: 'modal app list', decision: deny, reason: not here}\n",
     )
-    assert _hook(_hook_input("modal app stop x", cwd=str(tmp_path))) == (0, "")
+    answer = json.loads(_hook(_hook_input("modal app list", cwd=str(tmp_path)))[1])
+    assert answer["hookSpecificOutput"]["permissionDecision"] == "deny"
+    reason = answer["hookSpecificOutput"]["permissionDecisionReason"]
+    assert reason.endswith(f"[decided by the rule at {path}:2]")  # the answer names the file
     _write(tmp_path / ".trainward/guard.yaml", "rules:\n  - match: x\n   decision: allow\n")
     answer = json.loads(_hook(_hook_input("ls", cwd=str(tmp_path)))[1])
     assert answer["hookSpecificOutput"]["permissionDecision"] == "ask"
     assert "guard.yaml:3" in answer["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_hook_says_when_the_built_in_policy_decided(tmp_path: Path) -> None:
+    answer = json.loads(_hook(_hook_input("modal app stop x", cwd=str(tmp_path)))[1])
+    reason = answer["hookSpecificOutput"]["permissionDecisionReason"]
+    assert reason.endswith("[decided by the built-in policy]")
 
 
 def test_hook_response_is_a_library_function() -> None:
@@ -399,23 +311,43 @@ def test_guard_modules_import_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_hook_answers_within_300_ms(tmp_path: Path) -> None:
-    stdin = _hook_input("cd repo && nohup modal run train.py > log 2>&1 &", cwd=str(tmp_path))
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "trainward", "guard", "--hook"],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=30,
-        )
-        times.append(time.perf_counter() - start)
-        assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
-    assert statistics.median(times) < 0.3, times
+# The hook runs before every shell command an assistant makes: its process must not pay for
+# the CLI (click), PyYAML (without a policy file), or pathlib and dataclasses, which together
+# cost more than the guard's own work. bench/bench_hook.py measures the time; this checks
+# the cause, without a clock.
+HOOK_MUST_NOT_IMPORT = frozenset(
+    {"click", "yaml", "trainward.cli", "pathlib", "dataclasses", "inspect", "argparse"}
+    | {"modal", "wandb", "torch", "numpy"}
+)
+
+
+def _hook_process(stdin: str, cwd: Path) -> tuple[str, set[str]]:
+    """(stdout, modules imported) of `python -P -m trainward.guard.hook` fed `stdin`."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-P", "-m", "trainward.guard.hook"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.split("|")[-1].strip() for line in proc.stderr.splitlines()]
+    return proc.stdout, {name for name in lines if name and name != "imported package"}
+
+
+def test_the_hook_process_imports_only_the_guard(tmp_path: Path) -> None:
+    out, imported = _hook_process(
+        _hook_input("nohup modal run x.py &", cwd=str(tmp_path)), tmp_path
+    )
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert "trainward.guard.engine" in imported
+    assert sorted(imported & HOOK_MUST_NOT_IMPORT) == []
+    # PyYAML only once a policy file is there to read
+    _write(tmp_path / ".trainward/guard.yaml", "rules:\n- {match: 'ls *', decision: deny}\n")
+    out, imported = _hook_process(_hook_input("ls -la", cwd=str(tmp_path)), tmp_path)
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert "yaml" in imported and "click" not in imported
 
 
 def _doc_examples() -> list[tuple[str, str, str]]:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from trainward import __version__
 from trainward.errors import ConfigError, NotFound
+from trainward.guard import hookcommand
 from trainward.integrations import skills as skills_lib
 from trainward.integrations.skills import (
     MAX_BODY_LINES,
@@ -179,22 +180,31 @@ def settings_of(root: Path) -> dict[str, Any]:
     return doc
 
 
-def run_hook(command: str, cwd: Path, tool_command: str) -> dict[str, Any] | None:
+def run_hook(
+    command: str, cwd: Path, tool_command: str, path: str = "/usr/bin:/bin"
+) -> dict[str, Any] | None:
     """Run the hook command the way Claude Code does: through a shell, the PreToolUse JSON on
-    stdin. A PATH without the virtualenv shows that the hook does not depend on it."""
+    stdin. A PATH without the virtualenv shows that the hook does not depend on it. (The
+    test's own PYTHONPATH is kept, so a checkout under test is what the hook imports.)"""
     payload = {**PRE_TOOL_USE, "cwd": str(cwd), "tool_input": {"command": tool_command}}
+    env = {"PATH": path, "HOME": str(cwd), "TRAINWARD_HOME": str(cwd / ".tw")}
+    env |= {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}
     proc = subprocess.run(
-        command,
-        shell=True,
+        ["/bin/sh", "-c", command],
         input=json.dumps(payload),
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "TRAINWARD_HOME": str(cwd / ".tw")},
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def decision_of(answer: dict[str, Any] | None) -> str:
+    """The hook's permissionDecision; "none" when it printed nothing (no opinion)."""
+    return answer["hookSpecificOutput"]["permissionDecision"] if answer else "none"
 
 
 def test_install_into_a_project_then_the_hook_denies_modal_run(tmp_path: Path) -> None:
@@ -210,7 +220,8 @@ def test_install_into_a_project_then_the_hook_denies_modal_run(tmp_path: Path) -
     assert group["matcher"] == "Bash"
     (hook,) = group["hooks"]
     assert hook["type"] == "command" and hook["command"] == doc["settings"]["command"]
-    assert shlex.split(hook["command"]) == [str(VENV_BIN / "trainward"), "guard", "--hook"]
+    assert hook["command"] == hookcommand.hook_command(sys.executable)
+    assert doc["settings"]["runs"].startswith(f"runs {sys.executable} -P -m trainward.guard.hook")
 
     answer = run_hook(hook["command"], tmp_path, "modal run train.py")
     assert answer is not None
@@ -273,6 +284,13 @@ def test_install_refreshes_a_stale_hook_path_without_duplicating(tmp_path: Path)
     assert doc["settings"]["action"] == "updated" and doc["settings"]["note"]
     (group,) = settings_of(tmp_path)["hooks"]["PreToolUse"]
     assert group["hooks"] == [{**stale, "command": hook_command()}]
+    # our own line pinned to a Python that moved is refreshed the same way
+    group["hooks"][0]["command"] = hookcommand.hook_command("/old/venv/bin/python")
+    path.write_text(json.dumps({"hooks": {"PreToolUse": [group]}}))
+    assert install("--project", str(tmp_path))["settings"]["action"] == "updated"
+    assert settings_of(tmp_path)["hooks"]["PreToolUse"] == [
+        {"matcher": "Bash", "hooks": [{**stale, "command": hook_command()}]}
+    ]
 
 
 def test_install_keeps_a_customized_guard_hook(tmp_path: Path) -> None:
@@ -303,6 +321,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     res = tw("skills", "install", "--project", str(tmp_path), "--dry-run")
     assert res.stdout.startswith("Would install 5 skills")
+    assert "hook created: runs " in res.stdout and "answers ask when none" in res.stdout
 
 
 def test_user_install_goes_to_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -369,11 +388,56 @@ def test_plugin_hook_guards_and_fails_closed(tmp_path: Path) -> None:
     (group,) = hooks["PreToolUse"]
     assert group["matcher"] == "Bash"
     command = group["hooks"][0]["command"]
-    with_tw = run_hook(f"PATH={VENV_BIN}:$PATH; {command}", tmp_path, "modal run train.py")
-    assert with_tw and with_tw["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert command == hookcommand.hook_command(None)  # the same line, with no pinned Python
+    on_path = f"{VENV_BIN}:/usr/bin:/bin"
+    assert decision_of(run_hook(command, tmp_path, "modal run train.py", path=on_path)) == "deny"
     without = run_hook(command, tmp_path, "ls")  # trainward not on PATH: ask, never allow
-    assert without and without["hookSpecificOutput"]["permissionDecision"] == "ask"
-    assert "not on PATH" in without["hookSpecificOutput"]["permissionDecisionReason"]
+    assert decision_of(without) == "ask"
+    assert (
+        without
+        and "no `trainward` on PATH" in without["hookSpecificOutput"]["permissionDecisionReason"]
+    )
+
+
+def _fake_venv(root: Path, python: str) -> Path:
+    """ROOT/.venv/bin with `python` (a link to `python`) and a `trainward` script."""
+    bin_dir = root / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(python)
+    (bin_dir / "trainward").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "trainward").chmod(0o755)
+    return bin_dir
+
+
+BROKEN_PYTHON = "#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nkill -SEGV $$\n"
+
+
+def test_the_installed_hook_fails_closed(tmp_path: Path) -> None:
+    """Whatever is missing or broken, the written command answers: never a silent pass."""
+    gone = hookcommand.hook_command(str(tmp_path / "deleted-venv" / "bin" / "python"))
+    broken = tmp_path / "broken" / "python"
+    broken.parent.mkdir()
+    broken.write_text(BROKEN_PYTHON)
+    broken.chmod(0o755)
+    uninstalled = tmp_path / "uninstalled" / "python"  # a working Python without trainward
+    uninstalled.parent.mkdir()
+    uninstalled.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S "$@"\n')
+    uninstalled.chmod(0o755)
+    cases = [
+        (gone, tmp_path, "/usr/bin:/bin", "ask"),  # venv deleted, nothing else
+        (hookcommand.hook_command(str(broken)), tmp_path, f"{VENV_BIN}:/usr/bin:/bin", "ask"),
+        (gone, tmp_path, f"{VENV_BIN}:/usr/bin:/bin", "deny"),  # trainward on PATH
+    ]
+    project = tmp_path / "project"
+    _fake_venv(project, sys.executable)
+    cases.append((gone, project, "/usr/bin:/bin", "deny"))  # the project's .venv
+    broken_venv = tmp_path / "broken-venv-project"
+    _fake_venv(broken_venv, str(broken))
+    cases.append((gone, broken_venv, f"{VENV_BIN}:/usr/bin:/bin", "ask"))
+    cases.append((hookcommand.hook_command(str(uninstalled)), tmp_path, "/usr/bin:/bin", "ask"))
+    cases.append((hookcommand.hook_command(sys.executable), tmp_path, "/usr/bin:/bin", "deny"))
+    got = [decision_of(run_hook(c, cwd, "modal run train.py", path)) for c, cwd, path, _ in cases]
+    assert got == [want for *_, want in cases]
 
 
 def test_the_wheel_carries_every_skill() -> None:
@@ -386,9 +450,10 @@ def test_the_wheel_carries_every_skill() -> None:
         assert all(p.is_file() for p in directory.iterdir()), directory
 
 
-def test_hook_command_uses_the_script_beside_python() -> None:
-    assert hook_command() == shlex.join([str(VENV_BIN / "trainward"), "guard", "--hook"])
-    assert os.access(VENV_BIN / "trainward", os.X_OK)
+def test_hook_command_pins_this_python() -> None:
+    assert hook_command() == hookcommand.hook_command(sys.executable)
+    assert hookcommand.is_hook_command(hook_command())
+    assert skills_lib.is_guard_hook({"type": "command", "command": hook_command()})
 
 
 def test_a_pack_under_a_hidden_directory_installs_every_file(tmp_path: Path) -> None:

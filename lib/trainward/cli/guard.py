@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,13 +9,8 @@ import click
 
 from trainward.cli._common import emit, json_option
 from trainward.errors import EXIT_REFUSED, UsageError
-from trainward.guard.engine import (
-    check_command,
-    check_shell,
-    hook_response,
-    load_policy,
-    read_hook_input,
-)
+from trainward.guard.engine import check_command, check_shell, load_policy
+from trainward.guard.hook import hook_output
 
 
 @click.command("guard", context_settings={"ignore_unknown_options": True})
@@ -28,7 +22,18 @@ from trainward.guard.engine import (
     "--policy",
     "policy_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="An extra guard.yaml, read before the project's and the user's.",
+    help="An extra guard.yaml, read before the user's; it may loosen only outside a repository.",
+)
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Check it as run in the background (Claude Code's run_in_background), as with `&`.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Check it as killed after SECONDS (the Bash tool's timeout), as with `timeout N`.",
 )
 @json_option
 @click.pass_context
@@ -37,6 +42,8 @@ def guard(
     command: tuple[str, ...],
     hook: bool,
     policy_file: Path | None,
+    background: bool,
+    timeout_s: float | None,
     as_json: bool,
 ) -> None:
     """Say whether COMMAND may run: allow, ask or deny, with its category and a safer
@@ -45,11 +52,12 @@ def guard(
 
     With --hook, read Claude Code's PreToolUse input on stdin and print the hook's
     answer (nothing when allowed: your own permission settings then decide); exit 0.
+    `python -m trainward.guard.hook` gives the same answers without loading the CLI.
     """
     if hook:
-        answer = hook_response(read_hook_input(sys.stdin), extra=policy_file)
-        if answer is not None:
-            click.echo(json.dumps(answer))
+        text = hook_output(sys.stdin, extra=str(policy_file) if policy_file else None)
+        if text:
+            click.echo(text)
         return
     if not command:
         raise UsageError(
@@ -58,9 +66,11 @@ def guard(
         )
     policy = load_policy(extra=policy_file)
     if len(command) == 1:
-        decision = check_shell(command[0], policy=policy)
+        decision = check_shell(
+            command[0], policy=policy, background=background, timeout_s=timeout_s
+        )
     else:
-        decision = check_command(list(command), policy=policy)
+        decision = check_command(list(command), policy=policy, background=background)
     emit(decision.to_dict(), as_json, decision.summary())
     if decision.decision != "allow":
         ctx.exit(EXIT_REFUSED)

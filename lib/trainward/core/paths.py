@@ -20,18 +20,16 @@ Volume paths are posix strings relative to the volume root; local paths are `Pat
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-HOME_ENV = "TRAINWARD_HOME"
+from trainward.core.homedir import home_dir
 
 # -- the home directory ------------------------------------------------------------------------
 
 
 def home() -> Path:
     """The state directory: `$TRAINWARD_HOME`, default `~/.trainward`. Not created here."""
-    raw = os.environ.get(HOME_ENV)
-    return Path(raw).expanduser() if raw else Path.home() / ".trainward"
+    return Path(home_dir())
 
 
 def ensure_home() -> Path:

@@ -7,12 +7,19 @@ the guard can tell a value written out from one only known at run time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from trainward.guard.syntax import Command, Heredoc, ShellSyntaxError, Token, Word, word_set
 
-
-def word_set(spec: str) -> frozenset[str]:
-    """frozenset of the space-separated words in `spec`."""
-    return frozenset(spec.split())
+__all__ = [
+    "FILE_WRITES",
+    "REDIRECTS",
+    "Command",
+    "Heredoc",
+    "Lexer",
+    "ShellSyntaxError",
+    "Token",
+    "Word",
+    "word_set",
+]
 
 
 _OPERATORS = sorted(
@@ -23,71 +30,34 @@ _OPERATORS = sorted(
 REDIRECTS = frozenset(op for op in _OPERATORS if "<" in op or ">" in op)
 FILE_WRITES = frozenset({">", ">>", ">|", "&>", "&>>"})
 _WORD_END = frozenset(" \t\n;&|()<>")
-_ANSI_C = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "0": "\0"}
+_ANSI_C = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b"}
+_ANSI_C |= {"f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_ANSI_C_NUMBERS = {"x": (16, 2), "u": (16, 4), "U": (16, 8)}  # letter: (base, most digits)
 
 
-class ShellSyntaxError(ValueError):
-    """The string is not valid shell (the shell itself would refuse to run it)."""
+def _is_array_assignment(word: Word) -> bool:
+    """`NAME=` or `NAME+=` written plainly, just before a `(`."""
+    text = word.text
+    name = text[:-1].removesuffix("+")
+    return text.endswith("=") and name.isidentifier() and not word.quoted and not word.dynamic
 
 
-@dataclass
-class Word:
-    """One shell word after quote removal. `parts` is (text, came_from_an_expansion)."""
-
-    parts: list[tuple[str, bool]] = field(default_factory=list)
-    quoted: bool = False
-
-    @property
-    def text(self) -> str:
-        return "".join(text for text, _ in self.parts)
-
-    @property
-    def dynamic(self) -> bool:
-        """True when some of the word is only known at run time ($X, $(..), `..`)."""
-        return any(expanded for _, expanded in self.parts)
-
-    @classmethod
-    def literal(cls, text: str) -> Word:
-        return cls([(text, False)])
-
-    def add(self, text: str, expanded: bool = False) -> None:
-        """Append text; adjacent literal text joins one part."""
-        if not expanded and self.parts and not self.parts[-1][1]:
-            self.parts[-1] = (self.parts[-1][0] + text, False)
-        else:
-            self.parts.append((text, expanded))
-
-
-@dataclass(eq=False)
-class Command:
-    """A simple command: its words (assignments included) and how it is run."""
-
-    words: list[Word] = field(default_factory=list)
-    background: bool = False
-    stdin_text: str | None = None  # a heredoc or here-string body
-    pipe_source: Command | None = None  # the simple command piped into this one
-    piped: bool = False  # stdin is a pipe (pipe_source may be unknown)
-    writes_file: bool = False
-
-    @property
-    def argv(self) -> list[str]:
-        return [w.text for w in self.words]
-
-
-@dataclass
-class Token:
-    kind: str  # "word", "op", "newline", "arith", "eof"
-    value: str = ""
-    word: Word | None = None
-    subs: list[Command] = field(default_factory=list)  # commands inside its $(..) and `..`
-
-
-@dataclass
-class Heredoc:
-    delimiter: str
-    strip_tabs: bool
-    expands: bool
-    command: Command
+def _ansi_c_escape(src: str, i: int) -> tuple[str, int]:
+    """The text of the escape whose letter is at src[i] in $'...', and the index after it."""
+    c = src[i]
+    if c in _ANSI_C:
+        return _ANSI_C[c], i + 1
+    if c == "c" and i + 1 < len(src):  # \cX: control-X
+        return chr(ord(src[i + 1]) & 0x1F), i + 2
+    base, most = _ANSI_C_NUMBERS.get(c, (8, 3))
+    start = i + 1 if c in _ANSI_C_NUMBERS else i
+    digits = "01234567" if base == 8 else "0123456789abcdefABCDEF"
+    end = start
+    while end < len(src) and end - start < most and src[end] in digits:
+        end += 1
+    if end == start:
+        return "\\" + c, i + 1  # not an escape: bash keeps the backslash
+    return chr(min(int(src[start:end], base), 0x10FFFF)), end
 
 
 class Lexer:
@@ -180,6 +150,11 @@ class Lexer:
                 self._read_double(word, '"')
             else:
                 self._read_char(word)
+        if src.startswith("(", self.pos) and _is_array_assignment(word):  # a=(x $(cmd))
+            end = self._match_parens(self.pos)
+            self._scan_expansions(src[self.pos + 1 : end - 1])
+            word.add(src[self.pos : end])
+            self.pos = end
         return word
 
     def _read_escape(self, word: Word) -> None:
@@ -196,6 +171,8 @@ class Lexer:
         elif c == "$":
             self._read_dollar(word)
         else:
+            if c in "*?[]{},":
+                word.specials += c
             word.add(c)
             self.pos += 1
 
@@ -233,6 +210,7 @@ class Lexer:
             self._substitute()
         elif nxt == "{":
             self.pos = self._match_braces(self.pos + 1)
+            self._scan_expansions(src[start + 2 : self.pos - 1])  # ${X:-$(cmd)}
         elif nxt == "'":
             self._read_ansi_c(word)
             return
@@ -254,14 +232,14 @@ class Lexer:
         word.add(src[start : self.pos], True)
 
     def _read_ansi_c(self, word: Word) -> None:
+        """$'...': bash's C escapes, \\x6d and \\155 and \\u006d included (all spell `m`)."""
         word.quoted = True
         src, out = self.src, []
         self.pos += 2
         while self.pos < len(src) and src[self.pos] != "'":
             if src[self.pos] == "\\" and self.pos + 1 < len(src):
-                esc = src[self.pos + 1]
-                out.append(_ANSI_C.get(esc, esc))
-                self.pos += 2
+                text, self.pos = _ansi_c_escape(src, self.pos + 1)
+                out.append(text)
             else:
                 out.append(src[self.pos])
                 self.pos += 1
@@ -281,7 +259,10 @@ class Lexer:
         if i >= len(src):
             raise ShellSyntaxError("unterminated backquote")
         self.pos = i + 1
-        self.subs.extend(type(self)("".join(body)).parse_all())
+        inner = type(self)("".join(body)).parse_all()
+        for cmd in inner:
+            cmd.captured = True
+        self.subs.extend(inner)
         word.add(src[start : self.pos], True)
 
     def _match_parens(self, start: int) -> int:

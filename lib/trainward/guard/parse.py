@@ -30,6 +30,8 @@ __all__ = ["Command", "ShellSyntaxError", "Word", "parse"]
 
 _COMPOUND = word_set("if while until for select case function { [[")
 _RESERVED = word_set("then elif else fi do done esac }")
+_PIPELINE_PREFIX = word_set("! time")
+_P = frozenset({"-p"})
 
 
 def parse(script: str) -> list[Command]:
@@ -81,8 +83,9 @@ class _Parser(Lexer):
         return out
 
     def _pipeline(self) -> list[Command]:
-        if _is_keyword(self.peek(), frozenset({"!"})):
-            self.next()
+        while _is_keyword(self.peek(), _PIPELINE_PREFIX):  # `! cmd`, `time -p { ...; }`
+            if _is_keyword(self.next(), frozenset({"time"})) and _is_keyword(self.peek(), _P):
+                self.next()
         out, source = self._command()
         while self.peek().kind == "op" and self.peek().value in ("|", "|&"):
             self.next()
@@ -111,12 +114,12 @@ class _Parser(Lexer):
             self.next()
             body = self.parse_list(stop_ops=frozenset({")"}))
             self._expect_op(")")
-            return body + self._redirects(), None
+            return self._redirects(body), None
         if tok.kind == "arith":
             self.next()
-            return self._redirects(), None
+            return self._redirects([]), None
         if tok.word is not None and _is_keyword(tok, _COMPOUND | _RESERVED):
-            return self._compound(tok.word.text) + self._redirects(), None
+            return self._redirects(self._compound(tok.word.text)), None
         if tok.kind == "word" or (tok.kind == "op" and tok.value in REDIRECTS):
             return self._simple()
         raise ShellSyntaxError(f"unexpected {tok.value or tok.kind!r}")
@@ -156,13 +159,17 @@ class _Parser(Lexer):
         elif op == "<<<":
             cmd.stdin_text = target.text
         elif op in FILE_WRITES or (op == ">&" and not target.text.isdigit() and target.text != "-"):
-            cmd.writes_file = cmd.writes_file or target.text != "/dev/null"
+            cmd.writes.append((op, target.text))
 
-    def _redirects(self) -> list[Command]:
-        dummy = Command()
+    def _redirects(self, body: list[Command]) -> list[Command]:
+        """`body` after the redirections of its compound command (`{ ...; } > f`), which
+        apply to every command in it."""
+        group = Command()
         while self.peek().kind == "op" and self.peek().value in REDIRECTS:
-            self._redirect(self.next().value, dummy)
-        return []
+            self._redirect(self.next().value, group)
+        for cmd in body:
+            cmd.writes += group.writes
+        return body
 
     def _compound(self, keyword: str) -> list[Command]:
         self.next()
@@ -268,6 +275,8 @@ class _Parser(Lexer):
         self.pending = []
         body = self.parse_list(stop_ops=frozenset({")"}))
         self._expect_op(")")
+        for cmd in (*body, *self.pending):
+            cmd.captured = True  # its output becomes a word (or a file), not the transcript
         self.subs = saved_subs + body + self.pending
         self.pending = saved_pending
         self._peeked = saved_peek

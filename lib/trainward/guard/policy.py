@@ -1,218 +1,112 @@
-"""The guard's override files: rules a user or a project puts before the built-in policy.
+"""The guard's policy files, layered over the built-in policy, and whom each may loosen for.
 
-    # .trainward/guard.yaml (project), $TRAINWARD_HOME/guard.yaml (user), or --policy FILE
-    smoke_timeout_s: 300          # longest `timeout N modal run ...` allowed attached
-    rules:                        # first match wins, before the built-in policy
-      - match: "modal app stop ci-*"
-        decision: allow           # allow | ask | deny
-        category: destructive     # optional; default: the built-in category
-        reason: "CI apps are disposable"      # optional
-        alternative: "..."                    # optional
+    --policy FILE                  given on the command line
+    <project>/.trainward/guard.yaml   the project's (the current directory; the hook's cwd)
+    $TRAINWARD_HOME/guard.yaml     the user's (default ~/.trainward/guard.yaml)
 
-`match` is a pattern over the command's words after the guard removed its wrappers
-(`env`, `timeout`, `nohup`, `uv run`, `python -m modal`, ...): each word is a glob
-(`fnmatch`), and a lone `*` matches any number of words, none included.
-PyYAML is imported only when a file exists, so the hook stays fast without one.
+An assistant can edit what lives in the project it works on, so a project's file may only
+**tighten**: its rule applies when it is at least as strict (allow < ask < deny) as what the
+built-in policy and the user's files say, and is otherwise set aside with a note in the
+answer. Only a file outside every repository (the user's own, or a --policy file there) may
+also loosen. The format of one file is in `trainward.guard.policyfile`.
+
+    user level:    the first matching rule of the files that may loosen, else the built-in
+    project level: the first matching rule of the tighten-only files, if at least as strict
 """
 
 from __future__ import annotations
 
-import shlex
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from fnmatch import fnmatchcase
-from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
-from trainward.core import paths
+from trainward.core.homedir import home_dir
 from trainward.errors import ConfigError
-from trainward.guard.rules import (
-    CATEGORIES,
-    DEFAULT_SMOKE_TIMEOUT_S,
-    VERDICTS,
-    Category,
-    Decision,
-    Verdict,
-)
+from trainward.guard.policyfile import Rule, parse_policy
+from trainward.guard.rules import DEFAULT_SMOKE_TIMEOUT_S, VERDICTS, Decision
+
+__all__ = ["FILE_NAME", "Policy", "Rule", "load_policy", "parse_policy", "policy_files"]
 
 FILE_NAME = "guard.yaml"
-_TOP_KEYS = ("rules", "smoke_timeout_s")
-_RULE_KEYS = ("match", "decision", "category", "reason", "alternative")
-_MAX_TIMEOUT_S = 86400.0
+_REPOSITORY_MARKERS = (".git", ".hg", ".jj", ".svn")
 
 
-@dataclass(frozen=True)
-class Rule:
-    pattern: tuple[str, ...]
-    decision: Verdict
-    category: Category | None = None
-    reason: str | None = None
-    alternative: str | None = None
-    source: str = "<rule>"
-
-    def matches(self, argv: Sequence[str]) -> bool:
-        return _match(self.pattern, list(argv))
-
-    def apply(self, default: Decision) -> Decision:
-        return Decision(
-            self.decision,
-            self.category or default.category,
-            self.reason or f"{self.decision} by the rule at {self.source}",
-            self.alternative if self.alternative is not None else default.alternative,
-            source=self.source,
-        )
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The override rules (first match wins) and the smoke-test bound."""
+class Policy(NamedTuple):
+    """Rules that may loosen (`rules`) and rules that may only tighten (`tighten`), each
+    list first-match-wins, and the smoke-test bound."""
 
     rules: tuple[Rule, ...] = ()
     smoke_timeout_s: float = DEFAULT_SMOKE_TIMEOUT_S
     files: tuple[str, ...] = ()
+    tighten: tuple[Rule, ...] = ()
 
     def decide(self, argv: Sequence[str], default: Decision) -> Decision:
-        for rule in self.rules:
-            if rule.matches(argv):
-                return rule.apply(default)
-        return default
+        user = _first(self.rules, argv)
+        base = user.apply(default) if user else default
+        rule = _first(self.tighten, argv)
+        if rule is None:
+            return base
+        if VERDICTS.index(rule.decision) >= VERDICTS.index(base.decision):
+            return rule.apply(base)
+        note = (
+            f"; the rule at {rule.source} ({rule.decision}) was set aside: a guard.yaml in a "
+            f"project or repository may only tighten (loosen in {FILE_NAME} under "
+            "$TRAINWARD_HOME instead)"
+        )
+        return base._replace(reason=base.reason + note)
 
 
-def _match(pattern: Sequence[str], argv: list[str]) -> bool:
-    if not pattern:
-        return not argv
-    head, rest = pattern[0], pattern[1:]
-    if head == "*":
-        return any(_match(rest, argv[i:]) for i in range(len(argv) + 1))
-    return bool(argv) and fnmatchcase(argv[0], head) and _match(rest, argv[1:])
+def _first(rules: tuple[Rule, ...], argv: Sequence[str]) -> Rule | None:
+    return next((rule for rule in rules if rule.matches(argv)), None)
 
 
-def policy_files(cwd: Path | None = None, extra: Path | None = None) -> list[Path]:
-    """The files to read, most specific first: --policy, the project's, the user's."""
-    found: list[Path] = []
+def policy_files(
+    cwd: str | os.PathLike[str] | None = None, extra: str | os.PathLike[str] | None = None
+) -> list[tuple[str, bool]]:
+    """(path, may loosen) of each file to read, in order: --policy, the project's, the
+    user's. A file may loosen when it is not the project's and lies outside every
+    repository."""
+    found: list[tuple[str, bool]] = []
     if extra is not None:
-        if not extra.is_file():
-            raise ConfigError(
-                "policy file not found", file=str(extra), hint="check the --policy path"
-            )
-        found.append(extra)
-    project = (cwd or Path.cwd()) / ".trainward" / FILE_NAME
-    for path in (project, paths.home() / FILE_NAME):
-        if path.is_file() and all(path.resolve() != f.resolve() for f in found):
-            found.append(path)
+        extra = os.fspath(extra)
+        if not os.path.isfile(extra):
+            raise ConfigError("policy file not found", file=extra, hint="check the --policy path")
+        found.append((extra, not in_repository(extra)))
+    project = os.path.join(os.fspath(cwd) if cwd else os.getcwd(), ".trainward", FILE_NAME)
+    user = os.path.join(home_dir(), FILE_NAME)
+    for path, may_loosen in ((project, False), (user, True)):
+        if os.path.isfile(path) and not any(os.path.samefile(path, f) for f, _ in found):
+            found.append((path, may_loosen and not in_repository(path)))
     return found
 
 
-def load_policy(*, cwd: Path | None = None, extra: Path | None = None) -> Policy:
-    """The policy from the override files (none: the built-in policy alone)."""
-    policy = Policy()
-    smoke: float | None = None
-    for path in policy_files(cwd, extra):
-        rules, file_smoke = parse_policy(path.read_text(encoding="utf-8"), str(path))
-        smoke = smoke if smoke is not None else file_smoke
-        policy = replace(policy, rules=policy.rules + rules, files=(*policy.files, str(path)))
-    return replace(policy, smoke_timeout_s=smoke) if smoke is not None else policy
+def in_repository(path: str) -> bool:
+    """True when `path` (symlinks resolved) lies in a git, hg, jj or svn working tree."""
+    directory = os.path.dirname(os.path.realpath(path))
+    while True:
+        if any(os.path.exists(os.path.join(directory, m)) for m in _REPOSITORY_MARKERS):
+            return True
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return False
+        directory = parent
 
 
-def parse_policy(text: str, source: str) -> tuple[tuple[Rule, ...], float | None]:
-    """(rules, smoke_timeout_s or None) from one file's text. Raises ConfigError naming
-    `source`, the line and the key."""
-    import yaml  # lazily: the hook must answer fast when there is no file
-
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-    except yaml.MarkedYAMLError as err:
-        line = err.problem_mark.line + 1 if err.problem_mark else None
-        raise ConfigError(f"not valid YAML: {err.problem}", file=source, line=line) from err
-    finally:
-        loader.dispose()
-    if root is None:
-        return (), None
-    top = _mapping(root, source, None, _TOP_KEYS)
-    rules: tuple[Rule, ...] = ()
-    if "rules" in top:
-        node = top["rules"]
-        if not isinstance(node, yaml.SequenceNode):
-            raise _error("must be a list of rules", source, node, "rules")
-        rules = tuple(_rule(item, source, n) for n, item in enumerate(node.value))
-    smoke = _timeout(loader, top["smoke_timeout_s"], source) if "smoke_timeout_s" in top else None
-    return rules, smoke
-
-
-def _mapping(node: Any, source: str, key: str | None, allowed: tuple[str, ...]) -> dict[str, Any]:
-    import yaml
-
-    if not isinstance(node, yaml.MappingNode):
-        raise _error("must be a mapping", source, node, key)
-    out: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        name = str(key_node.value)
-        if name not in allowed:
-            where = f"{key}.{name}" if key else name
-            raise _error(f"unknown key; allowed: {', '.join(allowed)}", source, key_node, where)
-        out[name] = value_node
-    return out
-
-
-def _rule(node: Any, source: str, index: int) -> Rule:
-    key = f"rules[{index}]"
-    fields = _mapping(node, source, key, _RULE_KEYS)
-    values = {name: _string(value, source, f"{key}.{name}") for name, value in fields.items()}
-    if "match" not in values or not values["match"].strip():
-        raise _error("needs a non-empty 'match' pattern", source, node, f"{key}.match")
-    try:
-        pattern = tuple(shlex.split(values["match"]))
-    except ValueError as err:
-        raise _error(f"bad pattern ({err})", source, fields["match"], f"{key}.match") from err
-    decision = values.get("decision")
-    if decision not in VERDICTS:
-        where = fields.get("decision", node)
-        raise _error(
-            f"decision must be one of {', '.join(VERDICTS)}", source, where, f"{key}.decision"
-        )
-    category = values.get("category")
-    if category is not None and category not in CATEGORIES:
-        msg = f"category must be one of {', '.join(CATEGORIES)}"
-        raise _error(msg, source, fields["category"], f"{key}.category")
-    line = node.start_mark.line + 1
-    return Rule(
-        pattern,
-        decision,
-        category,
-        values.get("reason"),
-        values.get("alternative"),
-        source=f"{source}:{line}",
-    )
-
-
-def _string(node: Any, source: str, key: str) -> str:
-    import yaml
-
-    if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
-        raise _error("must be a string", source, node, key)
-    return str(node.value)
-
-
-def _timeout(loader: Any, node: Any, source: str) -> float:
-    import yaml
-
-    value = loader.construct_object(node) if isinstance(node, yaml.ScalarNode) else None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0 < value <= _MAX_TIMEOUT_S
-    ):
-        msg = f"must be a number of seconds, above 0 and at most {_MAX_TIMEOUT_S:g}"
-        raise _error(msg, source, node, "smoke_timeout_s")
-    return float(value)
-
-
-def _error(message: str, source: str, node: Any, key: str | None) -> ConfigError:
-    return ConfigError(
-        message,
-        file=source,
-        line=node.start_mark.line + 1,
-        key=key,
-        hint="see docs/guard.md for the guard.yaml format",
-    )
+def load_policy(
+    *, cwd: str | os.PathLike[str] | None = None, extra: str | os.PathLike[str] | None = None
+) -> Policy:
+    """The policy from the files (none: the built-in policy alone). The smoke-test bound is
+    the first one set by a file that may loosen, lowered by any tighten-only file."""
+    loose: list[Rule] = []
+    tight: list[Rule] = []
+    bounds: list[float] = []
+    ceilings: list[float] = []
+    files = policy_files(cwd, extra)
+    for path, may_loosen in files:
+        with open(path, encoding="utf-8") as fh:
+            rules, smoke = parse_policy(fh.read(), path)
+        (loose if may_loosen else tight).extend(rules)
+        if smoke is not None:
+            (bounds if may_loosen else ceilings).append(smoke)
+    smoke_s = min([bounds[0] if bounds else DEFAULT_SMOKE_TIMEOUT_S, *ceilings])
+    return Policy(tuple(loose), smoke_s, tuple(path for path, _ in files), tuple(tight))

@@ -10,8 +10,7 @@ what the wrappers said about how the command runs: in the background, or bounded
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Verdict = Literal["allow", "ask", "deny"]
 Category = Literal["read-only", "launch", "destructive", "forbidden", "other"]
@@ -29,9 +28,9 @@ _LOGS_ALT = (
 )
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What the guard says about a command. `source` names the rule that decided."""
+class Decision(NamedTuple):
+    """What the guard says about a command. `source` names the rule that decided: `default`
+    (the built-in policy) or `FILE:LINE` of a guard.yaml rule."""
 
     decision: Verdict
     category: Category
@@ -57,14 +56,20 @@ class Decision:
         return f"{line}; instead: {self.alternative}" if self.alternative else line
 
 
-@dataclass(frozen=True)
-class Ctx:
+class Ctx(NamedTuple):
     """How a command runs: what its wrappers and its place in the script say."""
 
     background: bool = False
     timeout_s: float | None = None
     smoke_timeout_s: float = DEFAULT_SMOKE_TIMEOUT_S
-    writes_file: bool = False
+    writes: tuple[tuple[str, str], ...] = ()  # (operator, file) of its redirections out
+    captured: bool = False  # inside $(..): its output becomes a word, not the transcript
+    in_file: bool = False  # read from a script file, not typed on the command line
+    in_state: bool = False  # the shell has `cd`ed into trainward's state directory
+
+    @property
+    def writes_file(self) -> bool:
+        return any(path != "/dev/null" for _, path in self.writes)
 
     @property
     def bounded(self) -> bool:
@@ -114,13 +119,16 @@ def launch(what: str, ctx: Ctx) -> Decision:
 
 
 def stream(what: str, ctx: Ctx) -> Decision:
-    """A command that follows output forever blocks the session, unless `timeout` bounds it."""
+    """A command that follows output forever blocks the session, unless `timeout` bounds it
+    or it runs in the background (`&`, Claude Code's run_in_background)."""
     if ctx.bounded:
         return allow("read-only", f"{what} follows output, bounded by timeout {ctx.timeout_s:g}s")
+    if ctx.background:
+        return allow("read-only", f"{what} follows output in the background: nothing waits on it")
     return deny(f"{what} follows output until interrupted and blocks this session", _LOGS_ALT)
 
 
-def _flag(args: list[str], *names: str) -> bool:
+def flag(args: list[str], *names: str) -> bool:
     """True if any of `names` is given (also as --name=value, or inside -abc for 1 letter)."""
     for arg in args:
         if arg == "--":
@@ -187,7 +195,7 @@ def _short_cluster(arg: str) -> tuple[str, bool]:
 
 def modal_run(args: list[str], ctx: Ctx) -> Decision:
     detach, help_, ref = parse_modal_run(args)
-    if help_ or _flag(args[ref + 1 :], "--help"):
+    if help_ or flag(args[ref + 1 :], "--help"):
         return read_only("modal run --help")
     if ref >= len(args):
         return allow("other", "modal run without a function reference runs nothing")
@@ -221,7 +229,7 @@ def modal(args: list[str], ctx: Ctx, literal_keys: list[str]) -> Decision:
     sub, rest = args[i], args[i + 1 :]
     if sub == "run":
         return modal_run(rest, ctx)
-    if _flag(rest, *_HELP):
+    if flag(rest, *_HELP):
         return read_only(f"modal {sub} --help")
     if sub == "serve":
         if ctx.bounded and not ctx.background:
@@ -233,7 +241,7 @@ def modal(args: list[str], ctx: Ctx, literal_keys: list[str]) -> Decision:
     if sub == "deploy":
         return launch("modal deploy", ctx)
     if sub == "shell":
-        if _flag(rest, "-c", "--cmd"):
+        if flag(rest, "-c", "--cmd"):
             return ask(
                 "other", "modal shell --cmd runs a command in a container with the app's volumes"
             )
@@ -249,9 +257,15 @@ def modal(args: list[str], ctx: Ctx, literal_keys: list[str]) -> Decision:
 
 def _modal_verb(group: str, verb: str, rest: list[str], ctx: Ctx) -> Decision:
     what = f"modal {group} {verb}".strip()
-    special = _MODAL_SPECIAL.get((group, verb))
+    special = _MODAL_SPECIAL.get((group, verb)) or _MODAL_SPECIAL.get(("*", verb))
     if special is not None:
         return special(what, rest, ctx)
+    if (group, verb) in _BROWSER_LOGINS:
+        return ask(
+            "other",
+            f"{what} opens a browser and waits for a login; an assistant's command would hang",
+            f"ask the user to run `{what}` in their own terminal",
+        )
     if group in ("changelog", "dashboard") or (not verb and group in MODAL_GROUPS):
         return read_only(what)
     if verb in _READ_VERBS:
@@ -262,7 +276,7 @@ def _modal_verb(group: str, verb: str, rest: list[str], ctx: Ctx) -> Decision:
 
 
 def _logs(what: str, rest: list[str], ctx: Ctx) -> Decision:
-    return stream(f"{what} -f", ctx) if _flag(rest, "-f", "--follow") else read_only(what)
+    return stream(f"{what} -f", ctx) if flag(rest, "-f", "--follow") else read_only(what)
 
 
 def _stop(what: str, rest: list[str], ctx: Ctx) -> Decision:
@@ -282,13 +296,13 @@ def _volume_delete(what: str, rest: list[str], ctx: Ctx) -> Decision:
 
 
 def _volume_overwrite(what: str, rest: list[str], ctx: Ctx) -> Decision:
-    if what == "modal volume cp" or _flag(rest, "-f", "--force"):
+    if what == "modal volume cp" or flag(rest, "-f", "--force"):
         return ask("destructive", f"{what} may overwrite existing files on the volume")
     return allow("other", f"{what} refuses to overwrite existing files")
 
 
 def _volume_get(what: str, rest: list[str], ctx: Ctx) -> Decision:
-    if _flag(rest, "--force"):
+    if flag(rest, "--force"):
         return ask("destructive", f"{what} --force overwrites local files")
     return read_only(what)
 
@@ -296,7 +310,7 @@ def _volume_get(what: str, rest: list[str], ctx: Ctx) -> Decision:
 def secret_create(args: list[str], literal_keys: list[str]) -> Decision:
     """`modal secret create NAME K=V ...`; `literal_keys` are the keys whose value is written
     out on the command line (not an expansion like $X). Never echoes a value."""
-    if _flag(args, "--force"):
+    if flag(args, "--force"):
         return ask("destructive", "modal secret create --force replaces an existing secret")
     if literal_keys:
         return ask(
@@ -316,9 +330,9 @@ def _container_exec(what: str, rest: list[str], ctx: Ctx) -> Decision:
     return ask("other", f"{what} runs a command inside a running container, maybe a training run")
 
 
+_BROWSER_LOGINS = frozenset({("setup", ""), ("token", "new")})
 _MODAL_SPECIAL: dict[tuple[str, str], Any] = {
-    ("app", "logs"): _logs,
-    ("container", "logs"): _logs,
+    ("*", "logs"): _logs,  # app, container, function, ... logs: -f follows
     ("app", "stop"): _stop,
     ("container", "stop"): _stop,
     ("volume", "rm"): _volume_delete,
@@ -341,8 +355,8 @@ def trainward(args: list[str], ctx: Ctx) -> Decision:
     words = [a for a in args if not a.startswith("-")]
     sub = words[0] if words else ""
     what = f"trainward {sub}".strip()
-    dry = _flag(args, "--dry-run")
-    if not sub or sub in _TRAINWARD_READ or _flag(args, *_HELP):
+    dry = flag(args, "--dry-run")
+    if not sub or sub in _TRAINWARD_READ or flag(args, *_HELP):
         return read_only(what)
     if sub in ("launch", "sweep"):
         return read_only(f"{what} --dry-run") if dry else launch(what, ctx)
@@ -350,7 +364,7 @@ def trainward(args: list[str], ctx: Ctx) -> Decision:
         return read_only(f"{what} --dry-run") if dry else _stop(what, args, ctx)
     if sub == "data":
         verb = words[1] if len(words) > 1 else ""
-        if verb == "push" and _flag(args, "--delete") and not dry:
+        if verb == "push" and flag(args, "--delete") and not dry:
             return ask(
                 "destructive",
                 "trainward data push --delete removes files on the volume that are not local",
@@ -364,66 +378,6 @@ def trainward(args: list[str], ctx: Ctx) -> Decision:
 
 def modal_train_script(args: list[str], ctx: Ctx) -> Decision:
     """`python scripts/modal_train.py`: its main spawns a detached run."""
-    if _flag(args, *_HELP):
+    if flag(args, *_HELP):
         return read_only("modal_train.py --help")
     return launch("python scripts/modal_train.py", ctx)
-
-
-# -- other tools ---------------------------------------------------------------------
-
-READ_ONLY_TOOLS = word_set(
-    "ls cat head grep egrep fgrep rg ag find fd echo printf pwd which whereis type wc sort "
-    "uniq cut tr jq yq diff cmp stat du df file tree date printenv whoami id hostname uname "
-    "nvidia-smi ps pgrep test [ [[ true false cd pushd popd basename dirname realpath "
-    "readlink sha256sum md5sum shasum less more column nl tac seq export unset set"
-)
-_GIT_READ = word_set("status log diff show branch rev-parse ls-files blame describe remote")
-_STATE_PATHS = (".trainward", "$TRAINWARD_HOME", "${TRAINWARD_HOME}")
-_WHOLE_HOME = frozenset({"~", "~/", "$HOME", "${HOME}", "$HOME/", "/", "/*", "~/*", "$HOME/*"})
-
-
-def tool(name: str, args: list[str], ctx: Ctx, home: str) -> Decision:
-    """Commands other than modal and trainward."""
-    if name == "tail":
-        return stream("tail -f", ctx) if _flag(args, "-f", "-F", "--follow") else read_only(name)
-    if name == "less" and "+F" in args:
-        return stream("less +F", ctx)
-    if name == "journalctl" and _flag(args, "-f", "--follow"):
-        return stream("journalctl -f", ctx)
-    if name == "kill" and args and (args[0] in ("-0", "-l", "-L", "--list")):
-        return read_only(f"kill {args[0]}")
-    if name in ("kill", "pkill", "killall"):
-        return ask(
-            "destructive",
-            f"{name} ends processes; a local training run or a launch in progress dies with them",
-            "only when the user asked: `trainward stop RUN --yes` stops a run cleanly",
-        )
-    if name in ("rm", "rmdir", "shred") and _touches_state(args, home):
-        return ask(
-            "destructive",
-            f"{name} deletes trainward's state: the run registry and the local volumes",
-            "delete single runs' files only when the user asked",
-        )
-    if name == "find" and "-delete" in args:
-        if _touches_state(args, home):
-            return ask(
-                "destructive", "find -delete deletes trainward's state (runs, local volumes)"
-            )
-        return allow("other", "find -delete deletes files outside trainward's state")
-    if name == "git" and args and args[0] in _GIT_READ:
-        return read_only(f"git {args[0]}")
-    if name == "wandb" and (not args or args[0] in ("status", "--version", "--help")):
-        return read_only("wandb status")
-    if name in READ_ONLY_TOOLS:
-        return read_only(name)
-    return allow("other", f"{name} is not a guarded command")
-
-
-def _touches_state(args: list[str], home: str) -> bool:
-    for arg in args:
-        path = arg.rstrip("/") or "/"
-        if arg in _WHOLE_HOME or any(marker in arg for marker in _STATE_PATHS):
-            return True
-        if home and (path == home or path.startswith(home + "/")):
-            return True
-    return False

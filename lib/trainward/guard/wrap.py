@@ -1,29 +1,28 @@
-"""Commands that run other commands, for the guard's engine (`trainward.guard`).
+"""Commands that run other commands given as words, for the guard's engine.
 
 Plain wrappers (`nohup`, `sudo`, `nice`, `uv run`, `xargs`, ...) are a table: which of
 their options take a value, which subcommand wraps (`uv run`), and whether the wrapped
 command ends up in the background. The rest are handlers that know their command's
-shape: `timeout N` (a time bound), `bash -c` / `eval` / `ssh` / `su -c` (a script in a
-string), `screen` / `tmux` (a script run in the background), `watch` (never returns),
-`find -exec`, and `env -S`.
+shape: `timeout N` (a time bound), `watch` (never returns), `find -exec`, and `env -S`.
+Commands that run a script from a string or stdin are in `trainward.guard.scripts`.
 """
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from trainward.guard import rules
+from trainward.guard import rules, tools
 from trainward.guard.parse import Command, Word
-from trainward.guard.rules import Ctx, Decision, allow, ask, combine, deny, word_set
+from trainward.guard.rules import Ctx, Decision, combine, deny, word_set
+from trainward.guard.session import Session
 
 _MODULE_FLAGS = frozenset({"-m", "--module"})  # `uv run -m X` is `python -m X`
 
 
 class Engine(Protocol):
-    home: str
+    home: str  # trainward's state directory
+    session: Session  # what earlier commands of this command line set up
 
     def words(
         self, words: list[Word], ctx: Ctx, depth: int, cmd: Command | None = None
@@ -32,8 +31,7 @@ class Engine(Protocol):
     def nested(self, text: str, ctx: Ctx, depth: int) -> Decision: ...
 
 
-@dataclass(frozen=True)
-class Wrap:
+class Wrap(NamedTuple):
     """A command that runs its arguments as another command."""
 
     values: frozenset[str] = frozenset()  # its options that take a value
@@ -88,6 +86,11 @@ WRAPS: dict[str, Wrap] = {
     "conda": Wrap(_CONDA, subs=(("run",),)),
     "mamba": Wrap(_CONDA, subs=(("run",),)),
     "micromamba": Wrap(_CONDA, subs=(("run",),)),
+    "hatch": Wrap(word_set("-e --env"), subs=(("run",),)),
+    "rye": Wrap(subs=(("run",),)),
+    "pixi": Wrap(word_set("-e --environment --manifest-path"), subs=(("run",),)),
+    "unbuffer": Wrap(),
+    "coproc": Wrap(background=True),  # bash's `coproc CMD` runs CMD in the background
 }
 _STDIN_ARGS = Word([("{args from stdin}", True)])
 
@@ -145,7 +148,7 @@ def duration(text: str) -> float | None:
 Special = Callable[[Engine, str, list[Word], Ctx, int, Command | None], Decision | None]
 
 
-def _join(words: Sequence[Word]) -> str:
+def join_words(words: Sequence[Word]) -> str:
     return " ".join(w.text for w in words)
 
 
@@ -159,18 +162,18 @@ def _timeout(
     i = skip_options(args, 0, word_set("-s --signal -k --kill-after"))
     if i >= len(args):
         return None
-    signal = _option_value(args[:i], "-s", "--signal") or "TERM"
-    kill_after = duration(_option_value(args[:i], "-k", "--kill-after") or "0")
+    signal = option_value(args[:i], "-s", "--signal") or "TERM"
+    kill_after = duration(option_value(args[:i], "-k", "--kill-after") or "0")
     seconds = duration(args[i].text)
     if seconds is not None and signal.upper().removeprefix("SIG") not in _ENDS_A_RUN:
         seconds = seconds + kill_after if kill_after is not None else None
     if seconds is None:
         return e.words(args[i + 1 :], ctx, depth)
     bound = seconds if ctx.timeout_s is None else min(seconds, ctx.timeout_s)
-    return e.words(args[i + 1 :], replace(ctx, timeout_s=bound), depth)
+    return e.words(args[i + 1 :], ctx._replace(timeout_s=bound), depth)
 
 
-def _option_value(args: Sequence[Word], short: str, long: str) -> str | None:
+def option_value(args: Sequence[Word], short: str, long: str) -> str | None:
     """The value of an option given as -sVAL, -s VAL, -xs VAL, --long=VAL or --long VAL."""
     for i, word in enumerate(args):
         text = word.text
@@ -187,13 +190,17 @@ def _option_value(args: Sequence[Word], short: str, long: str) -> str | None:
 def _env(
     e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
 ) -> Decision | None:
+    """`env -S 'CMD ARGS'` (also `-S'CMD'`, `-iS CMD`, `--split-string=CMD`) splits CMD."""
     for i, word in enumerate(args):
-        if word.text in ("-S", "--split-string"):
-            return e.nested(_join(args[i + 1 :]), ctx, depth)
-        if word.text.startswith("--split-string="):
-            return e.nested(word.text.split("=", 1)[1] + " " + _join(args[i + 1 :]), ctx, depth)
-        if not word.text.startswith("-"):
-            break
+        text, rest = word.text, join_words(args[i + 1 :])
+        if text.startswith("--split-string"):
+            return e.nested(text.partition("=")[2] + " " + rest, ctx, depth)
+        if not text.startswith("-"):
+            return None
+        cluster = "" if text.startswith("--") else text[1:]
+        letters = cluster.split("u", 1)[0].split("C", 1)[0]  # -u NAME, -C DIR take the rest
+        if "S" in letters:
+            return e.nested(cluster[cluster.index("S") + 1 :] + " " + rest, ctx, depth)
     return None
 
 
@@ -205,171 +212,15 @@ def _command(
     return None
 
 
-def _shell(
-    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
-) -> Decision | None:
-    """`bash -c SCRIPT`, `bash FILE`, or `bash` reading its script from stdin."""
-    i, has_c = 0, False
-    while i < len(args):
-        arg = args[i].text
-        if arg in ("--", "-"):
-            i += 1
-            break
-        if arg in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
-            i += 2
-        elif arg[:1] in ("-", "+") and len(arg) > 1:
-            has_c = has_c or (arg[0] == "-" and arg[1] != "-" and "c" in arg[1:])
-            i += 1
-        else:
-            break
-    operands = args[i:]
-    if has_c:
-        return (
-            e.nested(operands[0].text, ctx, depth)
-            if operands
-            else allow("other", f"{name} -c without a script")
-        )
-    if operands:
-        return allow(
-            "other", f"{name} runs the script {operands[0].text}; the guard cannot see inside it"
-        )
-    return _stdin_script(e, name, ctx, depth, cmd)
-
-
-def _stdin_script(e: Engine, name: str, ctx: Ctx, depth: int, cmd: Command | None) -> Decision:
-    if cmd is not None and cmd.stdin_text is not None:
-        return e.nested(cmd.stdin_text, ctx, depth)
-    if cmd is None or not cmd.piped:
-        return allow("other", f"{name} with no script")
-    src = cmd.pipe_source
-    if (
-        src is not None
-        and src.words
-        and posixpath.basename(src.words[0].text) in ("echo", "printf")
-    ):
-        words = [w for w in src.words[1:] if w.text not in ("-n", "-e", "-E")]
-        if not any(w.dynamic for w in words):
-            return e.nested(_join(words).replace("\\n", "\n"), ctx, depth)
-    return ask(
-        "other",
-        f"{name} runs commands read from a pipe; the guard cannot see them",
-        "run the commands directly, or write them to a script the user can review",
-    )
-
-
-def _eval(
-    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
-) -> Decision | None:
-    return e.nested(_join(args), ctx, depth)
-
-
-_SSH_VALUES = word_set("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w -B")
-
-
-def _ssh(
-    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
-) -> Decision | None:
-    i = skip_options(args, 0, _SSH_VALUES)
-    if i + 1 >= len(args):
-        return None
-    return e.nested(_join(args[i + 1 :]), ctx, depth)
-
-
-def _su(
-    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
-) -> Decision | None:
-    """`su -c CMD`, `script -qc CMD`: CMD is a shell script."""
-    script = _option_value(args, "-c", "--command")
-    return e.nested(script, ctx, depth) if script is not None else None
-
-
-_SCREEN_FLAGS = frozenset({"-ls", "-list", "-wipe", "-v", "-version", "-r", "-R", "-x"})
-
-
-def _screen(
-    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
-) -> Decision | None:
-    bg = replace(ctx, background=True)
-    i = 0
-    while i < len(args) and args[i].text.startswith("-"):
-        arg = args[i].text
-        if arg == "-X":
-            rest = [w.text for w in args[i + 1 :]]
-            if rest[:1] == ["stuff"]:
-                return e.nested(
-                    " ".join(rest[1:]).replace("\\n", "\n").replace("^M", "\n"), bg, depth
-                )
-            return allow("other", "screen -X sends a command to a session")
-        takes_value = arg not in _SCREEN_FLAGS and (arg == "-Logfile" or arg[-1] in "SceEhpTt")
-        i += 2 if takes_value else 1
-    return e.words(args[i:], bg, depth) if i < len(args) else None
-
-
-_TMUX_RUN = frozenset(
-    [
-        "new-session",
-        "new",
-        "new-window",
-        "neww",
-        "split-window",
-        "splitw",
-        "respawn-pane",
-        "respawnp",
-        "respawn-window",
-        "respawnw",
-        "run-shell",
-        "run",
-        "display-popup",
-        "popup",
-    ]
-)
-_TMUX_VALUES = word_set("-s -n -c -t -x -y -e -F -f -l -p -w -T -L -S -N")
-_TMUX_KEYS = {"Enter": "\n", "C-m": "\n", "KPEnter": "\n", "C-j": "\n", "Space": " "}
-
-
-def _tmux(
-    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
-) -> Decision | None:
-    parts, segment = [], []
-    for word in [*args, Word.literal(";")]:
-        if word.text != ";":
-            segment.append(word)
-            continue
-        decision = _tmux_command(e, segment, ctx, depth)
-        if decision is not None:
-            parts.append(decision)
-        segment = []
-    return combine(parts) if parts else None
-
-
-def _tmux_command(e: Engine, args: list[Word], ctx: Ctx, depth: int) -> Decision | None:
-    i = 0
-    while i < len(args) and args[i].text.startswith("-"):
-        if args[i].text == "-c" and i + 1 < len(args):  # `tmux -c CMD` runs CMD like `sh -c`
-            return e.nested(args[i + 1].text, ctx, depth)
-        i += 2 if args[i].text in ("-L", "-S", "-f", "-T") else 1
-    if i >= len(args):
-        return None
-    sub, rest = args[i].text, args[i + 1 :]
-    j = skip_options(rest, 0, _TMUX_VALUES)
-    bg = replace(ctx, background=True)
-    if sub in _TMUX_RUN:
-        return e.nested(_join(rest[j:]), bg, depth) if rest[j:] else None
-    if sub in ("send-keys", "send"):
-        keys = "".join(_TMUX_KEYS.get(w.text, w.text + " ") for w in rest[j:])
-        return e.nested(keys, bg, depth)
-    return None
-
-
 def _watch(
     e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
 ) -> Decision | None:
     i = skip_options(args, 0, word_set("-n --interval -q --equexit"))
     if i >= len(args):
         return None
-    inner = e.nested(_join(args[i:]), ctx, depth)
-    if ctx.bounded:
-        return combine([rules.read_only(f"watch bounded by timeout {ctx.timeout_s:g}s"), inner])
+    inner = e.nested(join_words(args[i:]), ctx, depth)
+    if ctx.bounded or ctx.background:
+        return combine([rules.read_only("watch, bounded or in the background"), inner])
     loop = deny(
         "watch repeats its command until interrupted and blocks this session",
         "run the command once; to wait for a run to finish: `trainward wait RUN`",
@@ -391,26 +242,30 @@ def _find(
         i += 1
     if not parts:
         return None
-    return combine([*parts, rules.tool("find", [w.text for w in args], ctx, e.home)])
+    return combine([*parts, tools.tool("find", [w.text for w in args], ctx, e.home)])
+
+
+_FD_EXEC = frozenset({"-x", "--exec", "-X", "--exec-batch"})
+
+
+def _fd(
+    e: Engine, name: str, args: list[Word], ctx: Ctx, depth: int, cmd: Command | None
+) -> Decision | None:
+    """`fd PATTERN -x CMD ...` runs CMD for each file found (the rest of the line, up to `;`)."""
+    i = next((i for i, w in enumerate(args) if w.text in _FD_EXEC), None)
+    if i is None:
+        return None
+    j = next((k for k in range(i + 1, len(args)) if args[k].text == ";"), len(args))
+    inner = [Word.literal(".") if w.text.startswith("{") else w for w in args[i + 1 : j]]
+    return combine([e.words(inner, ctx, depth), rules.read_only("fd")])
 
 
 SPECIAL: dict[str, Special] = {
     "timeout": _timeout,
+    "gtimeout": _timeout,  # GNU timeout on macOS (coreutils)
+    "fd": _fd,
     "env": _env,
     "command": _command,
-    "eval": _eval,
-    "ssh": _ssh,
-    "su": _su,
-    "screen": _screen,
-    "tmux": _tmux,
     "watch": _watch,
     "find": _find,
-    "script": _su,  # script -c CMD
-    "at": lambda e, name, args, ctx, depth, cmd: _stdin_script(
-        e, name, replace(ctx, background=True), depth, cmd
-    ),
-    "batch": lambda e, name, args, ctx, depth, cmd: _stdin_script(
-        e, name, replace(ctx, background=True), depth, cmd
-    ),
-    **{shell: _shell for shell in ("bash", "sh", "zsh", "dash", "ksh", "mksh", "fish")},
 }

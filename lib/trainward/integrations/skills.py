@@ -27,6 +27,7 @@ from typing import Any
 
 from trainward.core.fileio import atomic_write
 from trainward.errors import ConfigError, NotFound
+from trainward.guard import hookcommand
 
 SKILL_FILE = "SKILL.md"
 TARGETS = (".claude/skills", ".agents/skills")
@@ -180,12 +181,10 @@ def read_skills(source: Path | None = None) -> list[Skill]:
 
 
 def hook_command() -> str:
-    """The hook's command: the `trainward` script beside this Python when there is one (so the
-    hook works without the virtualenv activated), else `trainward` from PATH."""
-    exe = Path(sys.executable).parent / ("trainward.exe" if os.name == "nt" else "trainward")
-    if exe.is_file() and os.access(exe, os.X_OK):
-        return shlex.join([str(exe), *GUARD_ARGS])
-    return shlex.join(["trainward", *GUARD_ARGS])
+    """The hook's shell line, pinned to this Python (so the hook works without the virtualenv
+    activated), falling back to ./.venv and PATH, and answering "ask" when none runs
+    (trainward.guard.hookcommand)."""
+    return hookcommand.hook_command(sys.executable)
 
 
 def hook_entry(command: str) -> dict[str, Any]:
@@ -253,7 +252,13 @@ def merge_settings(path: Path, command: str, *, dry_run: bool = False) -> dict[s
         atomic_write(path, _dump_like(data, text).encode("utf-8"))
         if mode is not None:
             os.chmod(path, mode)
-    return {"action": action, "command": command, "entry": hook_entry(command), "note": note}
+    return {
+        "action": action,
+        "command": command,
+        "runs": hookcommand.describe(command),
+        "entry": hook_entry(command),
+        "note": note,
+    }
 
 
 def _parse_settings(text: str, path: Path) -> dict[str, Any]:
@@ -286,10 +291,10 @@ def _merge_hook(pre: list[Any], command: str) -> tuple[str, str | None]:
     ours = _guard_hooks(pre)
     if any(h["command"] == command for h in ours):
         return "unchanged", None
-    standard = [h for h in ours if shlex.split(h["command"])[1:] == GUARD_ARGS]
+    standard = [h for h in ours if _is_standard(h["command"])]
     if standard:
-        standard[0]["command"] = command  # e.g. the virtualenv moved
-        return "updated", "refreshed the path of the existing guard hook"
+        standard[0]["command"] = command  # e.g. the virtualenv moved, or an older form
+        return "updated", "refreshed the existing guard hook"
     if ours:
         return "unchanged", f"kept your own guard hook: {ours[0]['command']}"
     pre.append(hook_entry(command))
@@ -302,11 +307,20 @@ def _guard_hooks(pre: list[Any]) -> list[dict[str, Any]]:
     return [h for hooks in groups for h in hooks if isinstance(h, dict) and is_guard_hook(h)]
 
 
+def _is_standard(command: str) -> bool:
+    """Ours, as `install` writes it now (any pinned Python) or wrote it before
+    (`/path/to/trainward guard --hook`, which failed open when that path was gone)."""
+    return hookcommand.is_hook_command(command) or shlex.split(command)[1:] == GUARD_ARGS
+
+
 def is_guard_hook(hook: dict[str, Any]) -> bool:
-    """True for a command hook that runs `trainward guard --hook` (any path, any options)."""
+    """True for a command hook that runs the guard: our shell line, or any command running
+    `trainward guard --hook` (any path, any options)."""
     command = hook.get("command")
     if hook.get("type") != "command" or not isinstance(command, str):
         return False
+    if hookcommand.is_hook_command(command):
+        return True
     try:
         words = shlex.split(command)
     except ValueError:
@@ -389,7 +403,7 @@ def render_install(result: dict[str, Any]) -> str:
         counts = Counter(f["action"] for f in result["files"] if f["path"].startswith(target))
         lines.append(f"  {target}: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
     lines.append(
-        f"  {settings['path']}: hook {settings['action']} ({settings['command']})"
+        f"  {settings['path']}: hook {settings['action']}: {settings['runs']}"
         + (f"; {settings['note']}" if settings["note"] else "")
     )
     return "\n".join(lines)
