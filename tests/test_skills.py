@@ -400,10 +400,12 @@ def test_plugin_hook_guards_and_fails_closed(tmp_path: Path) -> None:
 
 
 def _fake_venv(root: Path, python: str) -> Path:
-    """ROOT/.venv/bin with `python` (a link to `python`) and a `trainward` script."""
+    """ROOT/.venv/bin with `python` (running `python`) and a `trainward` script. A wrapper, not a
+    symlink: a linked interpreter outside its own venv would not find that venv's packages."""
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    (bin_dir / "python").symlink_to(python)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     (bin_dir / "trainward").write_text("#!/bin/sh\nexit 1\n")
     (bin_dir / "trainward").chmod(0o755)
     return bin_dir

@@ -167,6 +167,11 @@ class AuthError(RemoteUnavailable):
     kind = "auth"
 
 
+class ShellSyntaxError(ValueError):
+    """The guard was given a string that is not valid shell (the shell would refuse it too);
+    the guard answers "ask" for it rather than guessing."""
+
+
 class Cancelled(Exception):
     """Internal: the caller gave up on a bounded remote check; stop before the next request.
     Never leaves the library (the caller has already raised RemoteUnavailable)."""

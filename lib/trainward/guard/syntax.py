@@ -8,14 +8,14 @@ rest of the guard together (bench/bench_hook.py).
 
 from __future__ import annotations
 
+from trainward.errors import ShellSyntaxError
+
+__all__ = ["Command", "Heredoc", "ShellSyntaxError", "Token", "Word", "word_set"]
+
 
 def word_set(spec: str) -> frozenset[str]:
     """frozenset of the space-separated words in `spec`."""
     return frozenset(spec.split())
-
-
-class ShellSyntaxError(ValueError):
-    """The string is not valid shell (the shell itself would refuse to run it)."""
 
 
 class Word:
