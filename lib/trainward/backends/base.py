@@ -81,6 +81,7 @@ class Check:
     fix: str | None = None
     code: int = 2  # the exit code when this check blocks an action (5: remote/auth)
     level: str = "error"  # "warning": reported with its fix, but it blocks nothing
+    retryable: bool = False  # an outage that may pass (a rejected token never does)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,7 +183,15 @@ class ReadOnlyBackend(VolumeReader, Protocol):
 class Backend(ReadOnlyBackend, VolumeWriter, Protocol):
     """The full backend: read verbs, write verbs, launch (always detached) and stop."""
 
-    def launch(self, spec: LaunchSpec) -> RunHandle: ...
+    def launch(self, spec: LaunchSpec, *, on_spawn: Callable[[], None] = ...) -> RunHandle:
+        """Start the run detached. `on_spawn` is called right before the step after which the
+        run exists (the launcher then holds SIGINT/SIGTERM until the run is recorded)."""
+        ...
+
+    def settle_launch(self, run: str, token: str | None) -> RunHandle | None:
+        """For a claim whose launcher died: the run it started, or None (after cleaning up what
+        it left half-made, so the name is free)."""
+        ...
 
     def stop(self, handle: RunHandle) -> None: ...
 

@@ -22,7 +22,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -230,8 +230,9 @@ class LocalBackend:
     def proc_dir(self, run: str) -> Path:
         return self.procs / run
 
-    def launch(self, spec: LaunchSpec) -> RunHandle:
-        """Start the run detached: its own session, stdin closed, output to output.log."""
+    def launch(self, spec: LaunchSpec, *, on_spawn: Callable[[], None] = lambda: None) -> RunHandle:
+        """Start the run detached: its own session, stdin closed, output to output.log.
+        `on_spawn` is called right before the supervisor is spawned."""
         pdir = self.proc_dir(spec.run)
         old = self._read_json(pdir / "proc.json")
         if old and pid_alive(old.get("pid")) and not (pdir / "exit.json").exists():
@@ -254,12 +255,18 @@ class LocalBackend:
         cwd = str(spec.code_dir) if spec.code_dir else os.getcwd()
         env = {k: v for k, v in os.environ.items() if k not in INHERITED_ENV_DROP}
         env.update({"PYTHONUNBUFFERED": "1", "TRAINWARD_CWD": cwd})
+        on_spawn()
         pid = spawn_detached(
             [sys.executable, "-m", "trainward.backends.supervisor", str(pdir)],
             env,
             pdir / "output.log",
         )
         return RunHandle(self.name, spec.run, {"pid": pid, "proc_dir": str(pdir)})
+
+    def settle_launch(self, run: str, token: str | None) -> RunHandle | None:
+        """A dead launcher's run: there when its spec was written and its supervisor started
+        (or may still start, within the spawn grace)."""
+        return self.find_run(run)
 
     def find_run(self, run: str) -> RunHandle | None:
         """The run if its supervisor started, or may still start (see `spawn_grace_s`)."""

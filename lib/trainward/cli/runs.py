@@ -19,7 +19,7 @@ from trainward.runs.launch import LaunchRequest, plan_launch
 from trainward.runs.launch import launch as launch_run
 from trainward.runs.pull import pull_checkpoint, pull_folder
 from trainward.runs.registry import Registry
-from trainward.runs.status import StatusReader
+from trainward.runs.status import StatusReader, require_readable
 from trainward.runs.waiting import check_waited, wait_for
 from trainward.tracking import LazyWandbReader
 
@@ -156,6 +156,13 @@ def launch(
     show_default=True,
     help="Bound on the W&B check, in seconds.",
 )
+@click.option(
+    "--remote-timeout",
+    type=click.FloatRange(min=1),
+    default=20.0,
+    show_default=True,
+    help="Bound on each Modal read, in seconds (compute and ledger are read at the same time).",
+)
 @json_option
 def status(
     run: str,
@@ -165,9 +172,13 @@ def status(
     stale_after: float,
     plot: str | None,
     wandb_timeout: float,
+    remote_timeout: float,
     as_json: bool,
 ) -> None:
-    """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost."""
+    """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost.
+
+    Exits 5 when neither the run's compute nor its ledger could be read (the verdict is then
+    `unknown`, and the notes say what failed)."""
     from trainward.runs.status import status_many, status_wandb
     from trainward.sweep.launch import find_sweep, sweep_status
 
@@ -184,14 +195,16 @@ def status(
         return emit(doc, as_json, lambda: render.render_sweep(doc))
     else:
         name = backend or (backend_of(run) if not volume else "local")
-        s = StatusReader(
-            Registry(), get_reader(name), tracker=tracker, stale_after=stale_after
-        ).read(run, volume=volume)
+        reader = get_reader(name, timeout=remote_timeout)
+        s = StatusReader(Registry(), reader, tracker=tracker, stale_after=stale_after).read(
+            run, volume=volume
+        )
     if plot:
         from trainward.runs.plot import plot_run
 
         s.links["plot"] = plot_run(s, get_reader(s.backend or "local"), Path(plot))
     emit(s.to_dict(), as_json, lambda: render.render_status(s))
+    require_readable(s)
 
 
 @click.command()
