@@ -76,6 +76,8 @@ def test_a_finished_run_read_from_a_fresh_home_is_finished(modal_fake, modal_exp
     doc = res.json()
     assert doc["verdict"] == "finished" and doc["compute"]["detail"]["app_state"] == "stopped"
     assert doc["compute"]["detail"]["function_call_id"]  # found on Modal by the run's name alone
+    res = run(modal_fake, "stop", "done", "--yes", "--json")  # a finished run: nothing to stop
+    assert res.code == 0 and res.json()["stopped"] is False and res.json()["was"] == "finished"
 
 
 def test_without_a_token_status_is_unknown_and_exits_5(modal_fake, modal_exp) -> None:

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from trainward.backends.base import ComputeState, ReadOnlyBackend, RunHandle
-from trainward.config.values import parse_target
 from trainward.core.contracts import (
     ContractError,
     JsonObject,
@@ -29,15 +28,7 @@ from trainward.errors import NotFound, RemoteUnavailable, RunNotFound, Trainward
 from trainward.runs.context import STOP_MARKER
 from trainward.runs.ledger import LedgerReader
 from trainward.runs.registry import Registry
-from trainward.runs.runstatus import (
-    CategoryFlag,
-    Cost,
-    MetricNames,
-    Progress,
-    RunStatus,
-    TargetCheck,
-    Timing,
-)
+from trainward.runs.runstatus import Cost, MetricNames, Progress, RunStatus, Timing, judge_targets
 from trainward.runs.trackerjoin import apply_tracker
 from trainward.runs.verdict import Evidence, verdict
 
@@ -46,27 +37,6 @@ STALE_AFTER_S = 600.0
 
 class TrackerReader(Protocol):
     def find(self, path: str, run: str | None = None) -> Any: ...
-
-
-def _targets(
-    st: LedgerStatus, targets: dict[str, str], names: MetricNames
-) -> tuple[list[TargetCheck], list[CategoryFlag]]:
-    rows = st.get("validation") or []
-    last = rows[-1] if rows else {}
-    checked = []
-    for metric, text in targets.items():
-        value = last.get(metric)
-        t = parse_target(text)
-        ok = None if value is None else t.met(float(value))
-        checked.append(TargetCheck(metric, t.text, value, ok))
-    cats: list[CategoryFlag] = []
-    prefix = names.categories or ""
-    for key, value in sorted(last.items()) if prefix else ():
-        if key.startswith(prefix) and isinstance(value, (int, float)):
-            bar = targets.get(key) or names.category_flag
-            ok = parse_target(bar).met(float(value)) if bar else None
-            cats.append(CategoryFlag(key[len(prefix) :], value, bar, ok))
-    return checked, cats
 
 
 def _timing(st: LedgerStatus, compute: ComputeState | None, now: float) -> Timing:
@@ -284,7 +254,11 @@ class StatusReader:
         out.metric_names = MetricNames.of(info.config if info else None)
         if info and info.metrics:
             out.metric_names = MetricNames.of({"metrics": info.metrics})
-        out.targets, out.categories = _targets(st, info.targets if info else {}, out.metric_names)
+        rows = st.get("validation") or []
+        targets = info.targets if info else {}
+        out.targets, out.categories = judge_targets(
+            rows[-1] if rows else {}, targets, out.metric_names
+        )
         out.metrics_source = "ledger" if st else None
         out.config = _config_summary(info, st)
         start = st.get("attempt_started_at") or (compute.started_at if compute else None)
