@@ -76,6 +76,12 @@ def test_a_finished_run_read_from_a_fresh_home_is_finished(modal_fake, modal_exp
     doc = res.json()
     assert doc["verdict"] == "finished" and doc["compute"]["detail"]["app_state"] == "stopped"
     assert doc["compute"]["detail"]["function_call_id"]  # found on Modal by the run's name alone
+    logs = run(modal_fake, "logs", "done", "--tail", "5", "--search", "started", "--json").json()
+    assert logs["lines"] and all("started" in line for line in logs["lines"])
+    assert (
+        run(modal_fake, "logs", "done", "--since", "2099-01-01T00:00:00", "--json").json()["lines"]
+        == []
+    )
     res = run(modal_fake, "stop", "done", "--yes", "--json")  # a finished run: nothing to stop
     assert res.code == 0 and res.json()["stopped"] is False and res.json()["was"] == "finished"
 
@@ -158,3 +164,27 @@ def test_a_launcher_killed_before_the_spawn_leaves_the_name_free(
     assert res.code == 0, res.stderr
     assert len(calls_of(modal_fake, "reborn")) == 1
     assert wait_finished(modal_fake, "reborn")["verdict"] == "finished"
+
+
+def test_a_launcher_killed_right_after_the_spawn_keeps_the_call_id(
+    modal_fake, modal_exp, tw_home
+) -> None:
+    """SIGKILL after the call exists but before the registry recorded it: readers find the
+    run and its function call on Modal by name, and a second launch of the name is refused."""
+    cfg = modal_exp(steps=6, interval=0.02)
+    modal_fake.delay_rpc("AppClientDisconnect", 20.0)  # the launcher's last RPC, after the spawn
+    proc = spawn_launch(modal_fake, cfg, "orphaned", tw_home)
+    wait_for(
+        lambda: "AppClientDisconnect" in modal_fake.calls(), 90, interval=0.05, what="the spawn"
+    )
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    home = {"TRAINWARD_HOME": str(tw_home)}
+    doc = wait_finished(modal_fake, "orphaned")
+    assert doc["verdict"] == "finished"
+    assert (
+        doc["compute"]["detail"]["function_call_id"]
+        == calls_of(modal_fake, "orphaned")[0]["function_call_id"]
+    )
+    res = run(modal_fake, "launch", str(cfg), "--run-name", "orphaned", env=home)
+    assert res.code == 2 and "already exists" in res.stderr

@@ -88,6 +88,16 @@ class Check:
 
 
 @dataclass(frozen=True)
+class LogQuery:
+    """Which output lines `logs` returns (every backend answers the same filters)."""
+
+    since: float | None = None  # epoch seconds: only lines logged at or after it
+    search: str | None = None  # only lines containing this text
+    source: str | None = None  # stdout, stderr or system
+    timestamps: bool = False  # prefix each line with its time (UTC)
+
+
+@dataclass(frozen=True)
 class LaunchSpec:
     """Everything a backend needs to start one detached run of the worker.
 
@@ -168,7 +178,10 @@ class ReadOnlyBackend(VolumeReader, Protocol):
 
     def state(self, handle: RunHandle) -> ComputeState: ...
 
-    def logs(self, handle: RunHandle, *, tail: int = 100) -> str: ...
+    def logs(self, handle: RunHandle, *, tail: int = 100, query: LogQuery | None = None) -> str:
+        """The last `tail` lines of the run's output that pass `query`. Fetches and returns:
+        no backend follows."""
+        ...
 
     def checks(self, *, volume: str | None, secrets: Sequence[Secret] = ()) -> list[Check]:
         """Doctor checks for this backend: reachability, the volume, the secrets (by name)."""

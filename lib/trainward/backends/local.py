@@ -27,7 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from trainward.backends.base import Check, ComputeState, FileEntry, LaunchSpec, Progress, RunHandle
+from trainward.backends import outputlog
+from trainward.backends.base import (
+    Check,
+    ComputeState,
+    FileEntry,
+    LaunchSpec,
+    LogQuery,
+    Progress,
+    RunHandle,
+)
 from trainward.config.experiment import Secret
 from trainward.core import paths
 from trainward.core.contracts import Document, WorkerSpec
@@ -329,23 +338,21 @@ class LocalBackend:
             detail={"pid": pid},
         )
 
-    def logs(self, handle: RunHandle, *, tail: int = 100) -> str:
-        """The last `tail` lines of the run's output, read from the end of the file (bounded)."""
-        log = self.proc_dir(handle.run) / "output.log"
-        if not log.exists():
-            return ""
-        with open(log, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            end = fh.tell()
-            size = min(end, max(64 * 1024, tail * 512))
-            while True:
-                fh.seek(end - size)
-                data = fh.read(size)
-                if data.count(b"\n") > tail or size == end:
-                    break
-                size = min(end, size * 2)
-        lines = data.decode("utf-8", "replace").splitlines()
-        return "\n".join(lines[-tail:]) if tail > 0 else ""
+    def logs(self, handle: RunHandle, *, tail: int = 100, query: LogQuery | None = None) -> str:
+        """The last `tail` lines of the run's output that pass `query`, read from the end of
+        its output.log (bounded)."""
+        q = query or LogQuery()
+        lines = outputlog.read(
+            self.proc_dir(handle.run) / "output.log",
+            tail=tail,
+            since=q.since,
+            search=q.search,
+            source=q.source,
+        )
+        return "\n".join(
+            (f"{outputlog.stamp(ln.time)} " if q.timestamps and ln.time else "") + ln.text
+            for ln in lines
+        )
 
     def stop(self, handle: RunHandle) -> None:
         """End the run: SIGTERM to its process group (the trainer checkpoints), SIGKILL after 20 s."""

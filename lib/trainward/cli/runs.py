@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
 from trainward.backends import BACKENDS, get_backend, get_reader
-from trainward.backends.base import RunHandle
+from trainward.backends.base import LogQuery
 from trainward.cli import render
 from trainward.cli._common import emit, json_option, note
 from trainward.cli.progress import ProgressBar
@@ -258,18 +259,32 @@ def runs(limit: int, as_json: bool) -> None:
     show_default=True,
     help="Lines to show (bounded; never follows).",
 )
+@click.option("--since", metavar="WHEN", help="Only lines since then: 30m, 2h, 1d, or an ISO time.")
+@click.option("--search", metavar="TEXT", help="Only lines containing TEXT.")
+@click.option(
+    "--source",
+    type=click.Choice(["stdout", "stderr", "system"]),
+    help="Only lines from this stream (system: trainward's and the platform's own lines).",
+)
+@click.option("--timestamps", is_flag=True, help="Prefix each line with its time (UTC).")
 @json_option
-def logs(run: str, tail: int, as_json: bool) -> None:
-    """The last --tail lines of RUN's output. Fetches and exits; there is no follow mode."""
-    rec = Registry().resolve(run)
-    reader = get_reader(rec.backend)
-    handle = RunHandle(rec.backend, rec.run, dict(rec.ids)) if rec.ids else reader.find_run(rec.run)
-    text = reader.logs(handle, tail=tail) if handle else ""
-    emit(
-        {"run": rec.run, "tail": tail, "lines": text.splitlines()},
-        as_json,
-        text or f"(no output yet for {rec.run})",
-    )
+def logs(
+    run: str,
+    tail: int,
+    since: str | None,
+    search: str | None,
+    source: str | None,
+    timestamps: bool,
+    as_json: bool,
+) -> None:
+    """The last --tail lines of RUN's output, filtered. Fetches and exits; there is no follow mode."""
+    from trainward.runs.logs import parse_since, read_logs
+
+    query = LogQuery(parse_since(since) if since else None, search, source, timestamps)
+    given = {"since": since, "search": search, "source": source}
+    out = read_logs(Registry(), get_reader, run, tail=tail, query=query,
+                    filters={k: v for k, v in given.items() if v})  # fmt: skip
+    emit(asdict(out), as_json, "\n".join(out.lines) or f"(no output for {out.run})")
 
 
 @click.command()

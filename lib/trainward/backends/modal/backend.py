@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from trainward.backends.base import Check, ComputeState, LaunchSpec, RunHandle
+from trainward.backends.base import Check, ComputeState, LaunchSpec, LogQuery, RunHandle
 from trainward.backends.modal.apps import TAG_HASH, TAG_LAUNCH, TAG_RUN, App, ModalApps
 from trainward.backends.modal.support import (
     TOKEN_FIX,
@@ -243,12 +243,25 @@ class ModalBackend(ModalApps):
     def _call_outcome(self, fc_id: str) -> dict[str, Any]:
         return self._call(lambda: call_outcome(fc_id), f"reading call {fc_id}")
 
-    def logs(self, handle: RunHandle, *, tail: int = 100) -> str:
-        """`modal app logs APP_ID` fetches and exits (modal >= 1.4); we keep the last `tail` lines."""
+    def logs(self, handle: RunHandle, *, tail: int = 100, query: LogQuery | None = None) -> str:
+        """`modal app logs APP --tail N` (fetches and exits; never `-f`), with the same filters;
+        a run on a deployed app shares it with other runs, so only its own call's lines."""
         app_id = handle.ids.get("app_id")
         if not app_id:
             return ""
-        lines = self._cli("app", "logs", app_id, timeout=max(self.timeout, 30)).splitlines()
+        q = query or LogQuery()
+        args = ["app", "logs", app_id, "--tail", str(tail)]
+        if q.since is not None:
+            args += ["--since", time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(q.since))]
+        if q.search:
+            args += ["--search", q.search]
+        if q.source:
+            args += ["--source", q.source]
+        if q.timestamps:
+            args.append("--timestamps")
+        if handle.ids.get("deployed_app") and handle.ids.get("function_call_id"):
+            args += ["--function-call", handle.ids["function_call_id"]]
+        lines = self._cli(*args, timeout=max(self.timeout, 30)).splitlines()
         return "\n".join(lines[-tail:])
 
     def stop(self, handle: RunHandle) -> None:
