@@ -15,7 +15,13 @@ ALSO = {
     "stop asked": {"stop_requested": True},
     "logged recently": {"since_log": 30.0, "since_start": 900.0},
     "silent past stale_after": {"since_log": STALE + 60, "since_start": STALE + 900},
-    "nothing logged since a start past stale_after": {"since_log": None, "since_start": STALE + 60},
+    "prints, no metrics past stale_after": {"since_log": STALE + 60, "since_output": 3.0},
+    "nothing logged or printed since a start past stale_after": {"since_start": STALE + 60},
+    "printed recently, never logged metrics": {"since_output": 3.0, "since_start": STALE + 900},
+    "never logged metrics, no output past stale_after": {
+        "since_output": STALE + 1,
+        "since_start": STALE * 3,
+    },
     "started just now": {"since_log": None, "since_start": 5.0},
 }
 
@@ -48,8 +54,8 @@ def judge(registry: str, compute: str, ledger: str, also: str) -> str:
 def test_the_table_is_there_and_covers_every_verdict() -> None:
     rows = table_rows()
     assert len(rows) >= 25
-    wanted = {"running", "stale", "zombie", "finished", "failed", "preempted", "stopped",
-              "timed-out", "pending", "not-launched", "unknown"}  # fmt: skip
+    wanted = {"running", "stale", "silent", "zombie", "finished", "failed", "preempted",
+              "stopped", "timed-out", "pending", "not-launched", "unknown"}  # fmt: skip
     assert {r[4] for r in rows} == wanted
 
 

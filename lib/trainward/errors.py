@@ -83,12 +83,15 @@ class RunFailed(TrainwardError):
 
 
 class CommandFailed(RunFailed):
-    """A command entrypoint exited non-zero. `code` is its exit status."""
+    """A command entrypoint exited non-zero. `code` is its exit status; the message ends with
+    the program's last output lines (the reason a person would look for)."""
 
     kind = "command-failed"
 
-    def __init__(self, code: int, argv: list[str], *, hint: str | None = None) -> None:
-        super().__init__(f"command {' '.join(argv)!r} exited with {code}", hint=hint)
+    def __init__(self, code: int, argv: list[str], *, last_output: str = "") -> None:
+        program = argv[0].rsplit("/", 1)[-1] if argv else "the program"
+        tail = f"; last output: {last_output}" if last_output else ""
+        super().__init__(f"{program} exited with {code}{tail}")
         self.code = code
 
 

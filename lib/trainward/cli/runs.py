@@ -62,7 +62,7 @@ def load_with_overrides(
     return load_experiment(config, overrides), overrides
 
 
-def status_reader(backend: str, stale_after: float = 600.0) -> StatusReader:
+def status_reader(backend: str, stale_after: float | None = None) -> StatusReader:
     """The reader `wait` polls with: no W&B calls (the ledger answers; each poll stays cheap)."""
     return StatusReader(Registry(), get_reader(backend), stale_after=stale_after)
 
@@ -73,6 +73,7 @@ def backend_of(run: str) -> str:
 
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=True))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[-- ARGS]...")
 @experiment_options
 @click.option("--run-name", help="Name of the run (default: EXPERIMENT-YYYYmmdd-HHMMSS).")
 @click.option(
@@ -92,6 +93,7 @@ def backend_of(run: str) -> str:
 @json_option
 def launch(
     config: str,
+    args: tuple[str, ...],
     epochs: int | None,
     max_games: int | None,
     sets: tuple[str, ...],
@@ -105,6 +107,8 @@ def launch(
 ) -> None:
     """Launch CONFIG as a detached run: check setup, sync data, start, record, show the cost.
 
+    Arguments after `--` go to your program (a command's argv, a function's ctx.args, a
+    Modal function's keyword arguments), with {run_dir}, {data_dir}, {resume} filled in.
     The run survives this process and its terminal. With --dry-run, nothing is touched and,
     on Modal, no remote call is made (no credentials needed).
     """
@@ -116,6 +120,7 @@ def launch(
         run_name=run_name,
         resume=resume,
         deployed_app=(app or f"trainward-{exp.name}") if deployed else None,
+        args=args,
     )
     if dry_run:
         reader = get_reader("local") if exp.backend == "local" else None
@@ -140,10 +145,10 @@ def launch(
 )
 @click.option(
     "--stale-after",
-    type=float,
-    default=600.0,
-    show_default=True,
-    help="Seconds without a log before a run is stale.",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds without metrics or output before a live run is stale or silent "
+    "(default: the run's silent_after, 10 minutes).",
 )
 @click.option(
     "--plot",
@@ -170,7 +175,7 @@ def status(
     wandb_path: str | None,
     volume: str | None,
     backend: str | None,
-    stale_after: float,
+    stale_after: float | None,
     plot: str | None,
     wandb_timeout: float,
     remote_timeout: float,
@@ -185,7 +190,7 @@ def status(
 
     tracker = LazyWandbReader(timeout=wandb_timeout)
     if wandb_path:
-        s = status_wandb(wandb_path, tracker, stale_after=stale_after)
+        s = status_wandb(wandb_path, tracker, stale_after=stale_after or 600.0)
     elif run == "all":
         rows = status_many(Registry(), get_reader, stale_after=stale_after)
         return emit(

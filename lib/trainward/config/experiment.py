@@ -33,6 +33,7 @@ from trainward.config.values import (
     Entrypoint,
     Target,
     check_name,
+    check_python,
     check_target,
     non_negative,
     parse_duration,
@@ -84,6 +85,31 @@ class Resources:
 
 
 @dataclass
+class Environment:
+    """What your program needs: installed into the Modal image, checked before a local launch."""
+
+    python: str | None = cfield(None, check=check_python)  # e.g. "3.11"
+    pip: list[str] = field(default_factory=list)  # requirement specifiers, e.g. "trl==1.16.0"
+    requirements: str | None = None  # a requirements file (relative to the project root)
+    project: bool = False  # install the project itself (uv.lock or pyproject.toml at code_dir)
+    apt: list[str] = field(default_factory=list)  # Debian packages (Modal image)
+    env: dict[str, str] = field(default_factory=dict)  # variables for the program (not secrets)
+    dirs: list[str] = field(default_factory=list)  # more local directories shipped with the code
+    ignore: list[str] = field(default_factory=list)  # patterns left out of the shipped code
+
+
+@dataclass
+class Checkpoints:
+    """Where your program writes checkpoints, relative to the run directory (TRAINWARD_RUN_DIR,
+    `{run_dir}`): files or folders (a pattern ending in `/`, e.g. `out/checkpoint-*/`)."""
+
+    paths: list[str] = field(default_factory=lambda: ["checkpoints/*"])
+    settle: int | str = cfield(
+        5, check=lambda v: parse_duration(v, cap=None)
+    )  # unchanged this long: complete
+
+
+@dataclass
 class Secret:
     name: str
     required_keys: list[str] = field(default_factory=list)
@@ -113,6 +139,9 @@ class Experiment:
     wandb: Wandb = field(default_factory=Wandb)
     targets: dict[str, str] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
+    environment: Environment = field(default_factory=Environment)
+    checkpoints: Checkpoints = field(default_factory=Checkpoints)
+    silent_after: int | str = cfield("10m", check=lambda v: parse_duration(v, cap=None))
     price_per_hour: float | None = cfield(None, check=non_negative)
     code_dir: str | None = None
     # Where the file came from (not part of the schema; set by the loader).

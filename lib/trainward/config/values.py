@@ -125,15 +125,29 @@ def parse_target(text: str) -> Target:
     return Target(op=match[1] or ">=", value=value, text=str(text).strip())
 
 
+def check_python(version: str) -> str:
+    """A Python version as MAJOR.MINOR, 3.10 or newer (Modal's images start at 3.10)."""
+    m = re.match(r"^3\.(\d+)$", str(version).strip())
+    if not m or int(m[1]) < 10:
+        raise ValueError(f"invalid python {version!r}; expected 3.10, 3.11, 3.12 or 3.13")
+    return str(version).strip()
+
+
 def check_target(text: str) -> str:
     """A target string that parses (for fields holding one)."""
     parse_target(text)
     return text
 
 
+_MODAL_FN_RE = re.compile(r"^(?P<path>[^:]+\.py)::(?P<fn>[A-Za-z_]\w*)$")
+
+
 @dataclass(frozen=True)
 class Entrypoint:
-    kind: Literal["builtin", "function", "command"]
+    """builtin (a trainer plug-in), a `module:function`, a command, or a function of your own
+    Modal app (`path/to/app.py::fn`, adopted as it is)."""
+
+    kind: Literal["builtin", "function", "command", "modal_function"]
     target: str | None = None
     command: tuple[str, ...] = ()
 
@@ -142,7 +156,18 @@ class Entrypoint:
             return "builtin"
         if self.kind == "function":
             return self.target
+        if self.kind == "modal_function":
+            return {"modal_function": self.target}
         return {"command": list(self.command)}
+
+    @property
+    def modal_file(self) -> str:
+        """The Modal app file of a `modal_function` entrypoint."""
+        return (self.target or "").split("::")[0]
+
+    @property
+    def modal_name(self) -> str:
+        return (self.target or "").split("::")[-1]
 
 
 def parse_entrypoint(value: Any) -> Entrypoint:
@@ -155,10 +180,20 @@ def parse_entrypoint(value: Any) -> Entrypoint:
             f"invalid entrypoint {value!r}; expected 'builtin', 'package.module:function' "
             "or {command: 'python train.py ...'}"
         )
+    if isinstance(value, dict) and set(value) == {"modal_function"}:
+        target = str(value["modal_function"]).strip()
+        if not _MODAL_FN_RE.match(target):
+            raise ValueError(
+                f"invalid modal_function {target!r}; expected path/to/app.py::function"
+            )
+        return Entrypoint("modal_function", target=target)
     if isinstance(value, dict) and set(value) == {"command"}:
         cmd = value["command"]
         argv = shlex.split(cmd) if isinstance(cmd, str) else cmd
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ValueError("entrypoint.command must be a non-empty string or list of strings")
         return Entrypoint("command", command=tuple(argv))
-    raise ValueError(f"invalid entrypoint {value!r}; expected a string or {{command: ...}}")
+    raise ValueError(
+        f"invalid entrypoint {value!r}; expected 'builtin', 'package.module:function', "
+        "{command: ...} or {modal_function: path/to/app.py::function}"
+    )

@@ -42,6 +42,11 @@ class RunContext:
     deadline: float | None = None  # wall time at which this attempt should hand over
     stop_reason: str | None = None  # why stop_requested was set ("signal", "max_runtime")
 
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The arguments given after `--` at launch (a function entrypoint reads them here)."""
+        return self.spec.args
+
     def env(self) -> dict[str, str]:
         """Environment for a child process, so user code can attach with `trainward.open_run()`."""
         out = {

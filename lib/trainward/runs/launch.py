@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trainward.backends.base import Backend, LaunchSpec, ReadOnly, ReadOnlyBackend
-from trainward.config.experiment import Experiment, config_differences
+from trainward.config.experiment import Experiment, config_differences, config_hash
 from trainward.config.overrides import Overrides
 from trainward.config.values import check_name, parse_duration
 from trainward.core.contracts import (
@@ -76,6 +76,15 @@ class LaunchRequest:
             raise UsageError(
                 str(err), hint="pass --run-name with lowercase letters, digits, '-', '_' or '.'"
             ) from None
+
+    def identity(self) -> JsonObject:
+        """What determines the result: the experiment's identity, and the `--` arguments."""
+        ident = self.experiment.identity()
+        return {**ident, "args": list(self.args)} if self.args else ident
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.identity())
 
     def overrides_json(self) -> JsonObject:
         plugin = self.experiment.plugin
@@ -143,13 +152,18 @@ def _data_plan(exp: Experiment, reader: ReadOnlyBackend | None) -> JsonObject:
 
 
 def expected_seconds(
-    exp: Experiment, registry: Registry, reader: ReadOnlyBackend | None
+    exp: Experiment,
+    registry: Registry,
+    reader: ReadOnlyBackend | None,
+    *,
+    config_hash: str | None = None,
 ) -> float | None:
-    """Runtime of the newest finished run of the same config on this backend."""
+    """Runtime of the newest finished run of the same config (and arguments) on this backend."""
     if reader is None:
         return None
+    wanted = (config_hash or exp.config_hash, exp.backend, LAUNCHED)
     for rec in reversed(registry.records()):
-        if (rec.config_hash, rec.backend, rec.state) != (exp.config_hash, exp.backend, LAUNCHED):
+        if (rec.config_hash, rec.backend, rec.state) != wanted:
             continue
         try:
             st = LedgerReader(reader, rec.volume, rec.run).status()
@@ -208,7 +222,7 @@ def plan_launch(
     exp = req.experiment
     run = req.run()
     live = reader.live_rates() if reader is not None else None
-    expected = expected_seconds(exp, registry, reader)
+    expected = expected_seconds(exp, registry, reader, config_hash=req.config_hash)
     resources = _resources(req)
     plugin = exp.plugin
     plan = LaunchPlan(
@@ -217,7 +231,7 @@ def plan_launch(
         app_name=run if exp.backend == "modal" else None,
         experiment=exp.name,
         config=req.config_path,
-        config_hash=exp.config_hash,
+        config_hash=req.config_hash,
         overrides=req.overrides_json(),
         args=req.args,
         entrypoint=exp.entry.to_plain(),
@@ -366,8 +380,8 @@ def worker_spec(
         experiment=exp.name,
         config_path=req.config_path,
         config=exp.to_dict(),
-        config_hash=exp.config_hash,
-        identity=exp.identity(),
+        config_hash=req.config_hash,
+        identity=req.identity(),
         overrides=plan.overrides,
         args=plan.args,
         backend=exp.backend,
@@ -441,7 +455,7 @@ def _claim(
         volume=exp.volume,
         experiment=exp.name,
         config=req.config_path,
-        config_hash=exp.config_hash,
+        config_hash=req.config_hash,
         overrides=plan.overrides,
         args=plan.args,
         gpu=exp.resources.gpu,

@@ -15,9 +15,12 @@ checkpoints and terminal states are written at once. Any trainer can use the wri
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +37,7 @@ from trainward.core.contracts import (
     ledger_status_from_json,
     new_ledger_status,
 )
-from trainward.core.fileio import atomic_write
+from trainward.core.fileio import atomic_write, locked
 from trainward.core.paths import EVENTS_FILE, METRICS_FILE, RUN_FILE, STATUS_FILE, run_path
 from trainward.core.states import LedgerState
 from trainward.errors import IntegrityError, NotFound, UsageError
@@ -56,6 +59,13 @@ def _json_default(obj: Any) -> Any:
     if callable(item):
         return item()
     return str(obj)
+
+
+def _lock_path(run_dir: Path) -> Path:
+    """A lock beside the process, not on the volume (a network volume may not lock): the
+    writers of one ledger always run on the same machine or in the same container."""
+    key = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"trainward-ledger-{key}.lock"
 
 
 class LedgerWriter:
@@ -86,6 +96,7 @@ class LedgerWriter:
         self._dirty = False
         self._metrics_fh: Any = None
         self.status: LedgerStatus = self._load_status() or new_ledger_status(self.dir.name)
+        self._written: dict[str, Any] = copy.deepcopy(dict(self.status))
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -188,6 +199,13 @@ class LedgerWriter:
         )
         self._dirty = True
         self.flush()
+
+    def output_seen(self, at: float) -> None:
+        """The program printed a line at `at` (the worker watches its output)."""
+        if self.status.get("last_output_at") != at:
+            self.status["last_output_at"] = at
+            self._dirty = True
+            self.flush()
 
     def heartbeat(self) -> None:
         self.status["heartbeat_at"] = self._clock()
@@ -308,12 +326,35 @@ class LedgerWriter:
         st = self.status
         st["updated_at"] = now
         st["heartbeat_at"] = now
-        atomic_write(self.dir / STATUS_FILE, _dumps(st).encode(), fsync=force)
+        with locked(_lock_path(self.dir)):
+            self._merge_from_disk()
+            atomic_write(self.dir / STATUS_FILE, _dumps(self.status).encode(), fsync=force)
+        self._written = copy.deepcopy(dict(self.status))
         self._last_write = now
         self._dirty = False
         if self._commit and (commit or now - self._last_commit >= self.commit_interval):
             self._commit()
             self._last_commit = now
+
+    def _merge_from_disk(self) -> None:
+        """Two writers may share a ledger (the worker watching a program, and the program's own
+        `open_run()`): keep what the other wrote since our last write, and lay our own changes
+        over it (checkpoint and metric maps merge entry by entry)."""
+        disk = self._load_status()
+        if disk is None:
+            return
+        mine = dict(self.status)
+        merged: dict[str, Any] = dict(disk)
+        for key, value in mine.items():
+            if value == self._written.get(key):
+                continue  # not ours to change: the file's value stands
+            if key in ("checkpoints", "latest") and isinstance(value, dict):
+                ours = {k: v for k, v in value.items() if self._written.get(key, {}).get(k) != v}
+                theirs: dict[str, Any] = dict(disk.get(key) or {})  # type: ignore[call-overload]
+                merged[key] = {**theirs, **ours}
+            else:
+                merged[key] = value
+        self.status = merged  # type: ignore[assignment]
 
     def _close_metrics(self) -> None:
         if self._metrics_fh is not None:

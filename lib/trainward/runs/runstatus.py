@@ -36,6 +36,8 @@ class Timing:
     runtime_s: float | None = None
     last_log_at: float | None = None
     since_last_log_s: float | None = None
+    last_output_at: float | None = None
+    since_last_output_s: float | None = None
     eta_s: float | None = None
     eta_at: float | None = None
     sec_per_epoch: float | None = None

@@ -22,6 +22,7 @@ from trainward.core.contracts import (
     RegistryRecord,
     RunInfo,
 )
+from trainward.config.values import parse_duration
 from trainward.core.paths import run_file, sweep_file
 from trainward.core.states import LAUNCHED, NOT_LAUNCHED
 from trainward.errors import NotFound, RemoteUnavailable, RunNotFound, TrainwardError, UsageError
@@ -49,7 +50,7 @@ def _timing(st: LedgerStatus, compute: ComputeState | None, now: float) -> Timin
     if compute and compute.ended_at and not compute.active:
         ended = ended or compute.ended_at
     runtime = ((ended or now) - started) if started else None
-    last_log = st.get("last_log_at")
+    last_log, last_out = st.get("last_log_at"), st.get("last_output_at")
     per_epoch = [t["seconds"] for t in st.get("epoch_times") or [] if t.get("seconds")]
     step, total, spe = st.get("step") or 0, st.get("steps_total"), st.get("steps_per_epoch")
     eta = None
@@ -67,6 +68,8 @@ def _timing(st: LedgerStatus, compute: ComputeState | None, now: float) -> Timin
         runtime_s=round(runtime, 1) if runtime else runtime,
         last_log_at=last_log,
         since_last_log_s=round(now - last_log, 1) if last_log else None,
+        last_output_at=last_out,
+        since_last_output_s=round(now - last_out, 1) if last_out else None,
         eta_s=eta,
         eta_at=now + eta if eta is not None else None,
         sec_per_epoch=round(sum(per_epoch) / len(per_epoch), 2) if per_epoch else None,
@@ -112,7 +115,7 @@ class StatusReader:
         backend: ReadOnlyBackend,
         *,
         tracker: TrackerReader | None = None,
-        stale_after: float = STALE_AFTER_S,
+        stale_after: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -215,6 +218,13 @@ class StatusReader:
             out.notes.append(f"ledger unavailable: {err.message}")
         return {}, None, False
 
+    def _stale_after(self, info: RunInfo | None) -> float:
+        """--stale-after when given, else the run's own `silent_after`, else 10 minutes."""
+        if self.stale_after is not None:
+            return self.stale_after
+        raw = (info.config if info else {}).get("silent_after")
+        return float(parse_duration(raw, cap=None)) if raw else STALE_AFTER_S
+
     def _stop_requested(self, volume: str | None, run: str) -> bool:
         try:
             return self.backend.stat(volume or "", run_file(run, STOP_MARKER)) is not None
@@ -271,8 +281,9 @@ class StatusReader:
                 ledger_readable=readable[1],
                 compute_reason=compute.reason if compute else None,
                 since_log=out.timing.since_last_log_s,
+                since_output=out.timing.since_last_output_s,
                 since_start=now - start if start else None,
-                stale_after=self.stale_after,
+                stale_after=self._stale_after(info),
                 stop_requested=stop_asked,
             )
         )
@@ -303,7 +314,8 @@ class StatusReader:
         except TrainwardError as err:
             out.notes.append(f"W&B unavailable ({err.message}); showing the ledger")
             return
-        apply_tracker(out, tr, has_ledger=bool(st), stale_after=self.stale_after, now=self.clock())
+        stale = self._stale_after(info)
+        apply_tracker(out, tr, has_ledger=bool(st), stale_after=stale, now=self.clock())
 
 
 def require_readable(s: RunStatus) -> None:
@@ -343,7 +355,7 @@ def status_many(
     reader_for: Callable[[str], ReadOnlyBackend],
     *,
     limit: int = 20,
-    stale_after: float = STALE_AFTER_S,
+    stale_after: float | None = None,
 ) -> list[RunStatus]:
     """`status all`: the recent runs, one read-only status each (no W&B calls)."""
     readers: dict[str, StatusReader] = {}

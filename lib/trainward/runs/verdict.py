@@ -10,8 +10,10 @@ The rules, in order (docs/status.md has the full table, tested row by row):
 5. Compute gone (lost, ended) while the ledger says running or nothing: `zombie`.
 6. Compute pending: `pending`.
 7. Nothing could be read (neither compute nor ledger): `unknown`; the CLI exits 5.
-8. Compute alive: `stale` when nothing was logged for `stale_after`; `zombie` when the
-   attempt has logged nothing at all for that long; else `running`.
+8. Compute alive: `running` while the program logs metrics or prints; `stale` when a program
+   that logs metrics has gone quiet (no metrics, no output) for `stale_after`; `silent` when
+   a program that logs no metrics has printed nothing for that long (or nothing at all since
+   the attempt started): alive, perhaps hung, never called dead.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class Evidence:
     compute_readable: bool = True
     ledger_readable: bool = True
     compute_reason: str | None = None
-    since_log: float | None = None  # seconds since the run last logged
+    since_log: float | None = None  # seconds since the run last logged metrics
+    since_output: float | None = None  # seconds since the program last printed a line
     since_start: float | None = None  # seconds since this attempt started
     stale_after: float = 600.0
     stop_requested: bool = False  # `trainward stop` left its marker
@@ -66,16 +69,21 @@ def verdict(e: Evidence) -> tuple[Verdict, str | None]:
 
 def _live(e: Evidence) -> tuple[Verdict, str | None]:
     """The compute is running (or could not be read while the ledger says running)."""
-    if e.since_log is None:
+    heard = [t for t in (e.since_log, e.since_output) if t is not None]
+    threshold = f"(threshold {minutes(e.stale_after)})"
+    if not heard:
         if e.since_start is not None and e.since_start > e.stale_after:
-            return "zombie", (
-                f"the compute has run {minutes(e.since_start)} but the run has logged nothing"
-            )
+            quiet = minutes(e.since_start)
+            return "silent", f"alive, but nothing logged or printed in {quiet} {threshold}"
         return "running", "starting"
-    if e.since_log > e.stale_after:
-        return "stale", (
-            f"nothing logged for {minutes(e.since_log)} (threshold {minutes(e.stale_after)})"
-        )
+    quiet_for = min(heard)
+    if quiet_for > e.stale_after:
+        if e.since_log is not None:
+            return "stale", f"nothing logged or printed for {minutes(quiet_for)} {threshold}"
+        return "silent", f"alive, but no output for {minutes(quiet_for)} {threshold}"
+    if e.since_log is not None and e.since_log > e.stale_after:
+        out = minutes(e.since_output or 0.0)
+        return "running", f"no metrics for {minutes(e.since_log)}, but it printed {out} ago"
     return "running", None
 
 

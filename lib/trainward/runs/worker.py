@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -39,9 +38,11 @@ from trainward.core.states import (
     TERMINAL_LEDGER,
     exit_meaning,
 )
-from trainward.errors import CommandFailed, TrainwardError
+from trainward.errors import CommandFailed, TrainwardError, UsageError
+from trainward.runs.checkpoints import resume_point
 from trainward.runs.context import ENV_VOLUME_ROOT, RunContext
 from trainward.runs.ledger import LedgerWriter
+from trainward.runs.program import run_command, wandb_env
 
 #: After asking an entrypoint to stop at max_runtime, how long it may take to checkpoint.
 MAX_RUNTIME_GRACE_S = float(os.environ.get("TRAINWARD_STOP_GRACE_S", "120"))
@@ -78,21 +79,6 @@ def build_context(
     )
 
 
-def _run_command(ctx: RunContext) -> Any:
-    argv = [*ctx.experiment.entry.command, *ctx.spec.args]
-    if argv and argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
-    env = {**os.environ, **ctx.env()}
-    proc = subprocess.Popen(argv, cwd=ctx.spec.code_dir, env=env, stdin=subprocess.DEVNULL)
-    while proc.poll() is None:
-        if ctx.stop_requested.wait(0.5) and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait()
-    if proc.returncode != 0:
-        raise CommandFailed(proc.returncode, argv)
-    return {"status": "finished"}
-
-
 def _program_exit(code: int) -> int:
     """The worker's exit code for a program that failed with `code`: a configuration error
     (2) and a retry request (75) keep their meaning; anything else is a retried failure."""
@@ -102,11 +88,18 @@ def _program_exit(code: int) -> int:
 def run_entrypoint(ctx: RunContext) -> Any:
     entry = ctx.experiment.entry
     plugin = ctx.experiment.plugin
+    if entry.kind != "command":  # a child process gets these in its own environment
+        os.environ.update({**ctx.experiment.environment.env, **wandb_env(ctx)})
     if plugin is not None:
         return plugin.run(ctx)
     if entry.kind == "function":
         return load_object(entry.target or "", code_dir=ctx.spec.code_dir)(ctx)
-    return _run_command(ctx)
+    if entry.kind == "command":
+        return run_command(ctx, resume_point(ctx))
+    raise UsageError(
+        f"a {entry.kind} entrypoint does not run through the worker",
+        hint="modal_function entrypoints run in your own Modal app: launch with --backend modal",
+    )
 
 
 def _reattach(ctx: RunContext) -> LedgerWriter:
