@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from trainward.backends.base import ComputeState, ReadOnlyBackend, RunHandle
+from trainward.config.values import parse_duration
 from trainward.core.contracts import (
     ContractError,
     JsonObject,
@@ -22,7 +23,6 @@ from trainward.core.contracts import (
     RegistryRecord,
     RunInfo,
 )
-from trainward.config.values import parse_duration
 from trainward.core.paths import run_file, sweep_file
 from trainward.core.states import LAUNCHED, NOT_LAUNCHED
 from trainward.errors import NotFound, RemoteUnavailable, RunNotFound, TrainwardError, UsageError
