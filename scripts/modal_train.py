@@ -33,24 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import modal
+from trainward.backends.modal import build_image
 
 MOUNT = "/vol"
 REMOTE_ROOT = "/root/project"
 DEFAULT_CONFIG = "experiments/mamba2-medium-gpu.yaml"
-PIP = ("torch==2.13.0", "numpy==2.4.6", "pyyaml==6.0.3", "click==8.5.1", "wandb==0.31.0")
-IGNORE = [
-    "**/.venv/**",
-    "**/.git/**",
-    "**/__pycache__/**",
-    "data/**",
-    "weights/**",
-    "checkpoints/**",
-    "wandb/**",
-    "**/*.pt",
-    "**/.pytest_cache/**",
-    "**/.mypy_cache/**",
-    "**/.ruff_cache/**",
-]
 CONTINUE_MARGIN_S = 300  # hand over to a continuation this long before the attempt's timeout
 # (or a fifth of the timeout, when that is shorter)
 
@@ -90,12 +77,10 @@ def container_path(path: str) -> Path:
 
 DECL = load_declaration()
 
-image = (
-    modal.Image.debian_slim(python_version="3.11")
-    .pip_install(*PIP)
-    .env({"TRAINWARD_MODAL_DECL": json.dumps(DECL, sort_keys=True), "PYTHONUNBUFFERED": "1"})
-    .add_local_python_source("trainward")
-    .add_local_dir(DECL["code_dir"], REMOTE_ROOT, ignore=IGNORE)
+# The run's environment (experiment `environment:`) decides the image: see
+# trainward.backends.modal.image (launch --dry-run shows the same steps).
+image = build_image(
+    modal, DECL, REMOTE_ROOT, {"TRAINWARD_MODAL_DECL": json.dumps(DECL, sort_keys=True)}
 )
 volume = modal.Volume.from_name(DECL["volume"], create_if_missing=True)
 secrets = [

@@ -280,8 +280,25 @@ def render_plan(plan: LaunchPlan, dry_run: bool) -> str:
     ]
     if plan.args:
         lines.append(f"  args     {' '.join(plan.args)}")
+    for step in plan.environment.get("image") or []:
+        lines.append(f"  image    {step}")
+    if plan.environment.get("packages"):
+        lines.append(f"  packages {', '.join(plan.environment['packages'])} (installed here)")
     if plan.wandb:
         lines.append(f"  wandb    {plan.wandb.url or plan.wandb.project}")
     if not dry_run:
         lines += [f"  watch    {plan.next['status']}", f"  logs     {plan.next['logs']}"]
     return "\n".join(lines)
+
+
+def render_pull(result: dict[str, Any]) -> str:
+    """A pulled checkpoint: a file (size, sha256) or a folder (files verified one by one)."""
+    if result.get("kind") == "folder":
+        return (
+            f"{result['path']}  ({result['files']} files, {result['verified_sha256']} verified by "
+            f"sha256 through the ledger's manifest, step {result.get('step')})"
+        )
+    return (
+        f"{result['path']}  ({result['size']} bytes, sha256 {result['sha256'][:12]}…, verified, "
+        f"step {result['step']})"
+    )

@@ -383,11 +383,7 @@ def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> No
             Path(to),
             progress=bar.update,
         )
-    emit(
-        result,
-        as_json,
-        f"{result['path']}  ({result['size']} bytes, sha256 {result['sha256'][:12]}…, verified, step {result['step']})",
-    )
+    emit(result, as_json, lambda: render.render_pull(result))
 
 
 @click.command()

@@ -104,9 +104,9 @@ class Checkpoints:
     `{run_dir}`): files or folders (a pattern ending in `/`, e.g. `out/checkpoint-*/`)."""
 
     paths: list[str] = field(default_factory=lambda: ["checkpoints/*"])
-    settle: int | str = cfield(
-        5, check=lambda v: parse_duration(v, cap=None)
-    )  # unchanged this long: complete
+    settle: float = cfield(
+        5.0, check=non_negative
+    )  # seconds unchanged before it counts as complete
 
 
 @dataclass

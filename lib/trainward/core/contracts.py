@@ -291,6 +291,7 @@ class LaunchPlan(Document):
     overrides: JsonObject = dataclasses.field(default_factory=dict)
     args: tuple[str, ...] = ()
     trainer: JsonObject = dataclasses.field(default_factory=dict)
+    environment: JsonObject = dataclasses.field(default_factory=dict)
     secrets: tuple[SecretRef, ...] = ()
     wandb: WandbIdentity | None = None
     resume: ResumePlan | None = None

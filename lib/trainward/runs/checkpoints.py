@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainward.config.values import parse_duration
 from trainward.core.fileio import sha256_bytes, sha256_file
 from trainward.data.manifest import MANIFEST, loads, write_local_manifest
 from trainward.errors import TrainwardError
@@ -72,7 +71,7 @@ class CheckpointWatcher:
         cfg = ctx.experiment.checkpoints
         self.ctx = ctx
         self.patterns = list(cfg.paths)
-        self.settle = float(parse_duration(cfg.settle, cap=None))
+        self.settle = float(cfg.settle)
         self._seen: dict[str, tuple[tuple[int, int, float], float]] = {}
         self._indexed: str | None = None
         self._last_scan = 0.0

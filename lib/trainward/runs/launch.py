@@ -46,7 +46,7 @@ from trainward.errors import (
     TrainwardError,
     UsageError,
 )
-from trainward.runs import pricing
+from trainward.runs import environment, pricing
 from trainward.runs.ledger import LedgerReader
 from trainward.runs.registry import Registry
 
@@ -193,10 +193,17 @@ def _wandb_plan(req: LaunchRequest, prior: RegistryRecord | None) -> WandbIdenti
     )
 
 
-def _resume_plan(req: LaunchRequest, run: str) -> ResumePlan | None:
+def _resume_plan(req: LaunchRequest, run: str, reader: ReadOnlyBackend | None) -> ResumePlan | None:
+    """`--resume RUN` is that run's newest indexed checkpoint (a file or a folder, wherever its
+    program wrote it); `RUN/latest.pt`, `RUN/best.pt`, `RUN/checkpoints/X` name one."""
     if not req.resume:
         return None
     src_run, ckpt = parse_checkpoint_ref(req.resume)
+    if "/" not in req.resume.strip("/") and reader is not None:
+        st = LedgerReader(reader, req.experiment.volume, src_run).status() or {}
+        latest = (st.get("checkpoints") or {}).get("latest")
+        if latest and latest.get("path"):
+            ckpt = f"{run_path(src_run)}/{latest['path']}"
     return ResumePlan(from_run=src_run, checkpoint=ckpt, same_run=src_run == run)
 
 
@@ -236,12 +243,13 @@ def plan_launch(
         args=req.args,
         entrypoint=exp.entry.to_plain(),
         trainer={k: getattr(exp.train, k) for k in plugin.summary_keys} if plugin else {},
+        environment=environment.plan(exp),
         resources=resources,
         volume=exp.volume,
         data=_data_plan(exp, reader),
         secrets=tuple(SecretRef(s.name, tuple(s.required_keys)) for s in exp.secret_specs),
         wandb=_wandb_plan(req, registry.get(run)),
-        resume=_resume_plan(req, run),
+        resume=_resume_plan(req, run, reader),
         deployed=_deployed_plan(req, resources.timeout_s) if req.deployed_app else None,
         sweep=req.sweep,
         cost=pricing.estimate(
@@ -254,6 +262,8 @@ def plan_launch(
             "stop": f"trainward stop {run} --yes",
         },
     )
+    if reader is not None and exp.backend == "local":
+        environment.check_local(exp)  # missing packages are named now, not an hour into the run
     if reader is not None:  # read-only checks of the resume source, before anything is claimed
         _check_resume(plan, reader, exp.volume)
         _check_resume_config(exp, plan, reader)

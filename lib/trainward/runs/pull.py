@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trainward.backends.base import FileEntry, Progress, ReadOnlyBackend
-from trainward.core.fileio import atomic_write, sha256_file
+from trainward.core.fileio import atomic_write, sha256_bytes, sha256_file
 from trainward.core.paths import run_path
 from trainward.data.manifest import MANIFEST, FileInfo, ManifestError, loads, safe_path
 from trainward.errors import IntegrityError, NotFound, UsageError
@@ -113,10 +113,14 @@ def pull_checkpoint(
     to: Path,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Download `latest` or `best` of `run`. Retries once if the run replaced the file meanwhile."""
+    """Download `latest` or `best` of `run`. Retries once if the run replaced the file meanwhile.
+    A folder checkpoint (Hugging Face's `checkpoint-N/`) is verified through its manifest,
+    whose sha256 the ledger holds, then file by file."""
     dest = destination(to, run, which)
     for attempt in (1, 2):
         entry = checkpoint_entry(reader, volume, run, which)
+        if entry.get("kind") == "folder":
+            return _pull_folder_checkpoint(reader, volume, run, which, entry, to, progress)
         remote = f"{run_path(run)}/{entry['path']}"
         try:
             result = download_verified(
@@ -143,6 +147,29 @@ def pull_checkpoint(
             **result,
         }
     raise AssertionError("unreachable")
+
+
+def _pull_folder_checkpoint(
+    reader: ReadOnlyBackend,
+    volume: str,
+    run: str,
+    which: str,
+    entry: dict[str, Any],
+    to: Path,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    manifest = f"{run_path(run)}/{entry['path']}/{MANIFEST}"
+    digest = sha256_bytes(reader.read_file(volume, manifest))
+    if digest != entry.get("sha256"):
+        raise IntegrityError(
+            f"checkpoint {entry['path']} of run '{run}' no longer matches the ledger "
+            f"(manifest sha256 {digest[:12]} vs {str(entry.get('sha256'))[:12]})",
+            hint="nothing was downloaded; if the run is still writing it, pull again in a moment",
+        )
+    dest = to / f"{run}-{which}"
+    result = pull_folder(reader, volume, run, str(entry["path"]), dest, progress=progress)
+    return {"run": run, "which": which, "step": entry.get("step"), "kind": "folder",
+            "path": str(dest), "verified": True, **result}  # fmt: skip
 
 
 def pull_folder(

@@ -235,5 +235,6 @@ class HttpApi:
                 "secrets": [
                     {"name": s.name, "keys": sorted(s.env)} for s in state.secrets.values()
                 ],
+                "images": [{"image_id": i, "commands": c} for i, c in state.image_commands.items()],
             }
         )

@@ -173,6 +173,7 @@ class ObjectService:
         for base in req.image.base_images:
             env.update(state.image_env.get(base.image_id, {}))
         state.image_env[image_id] = env | _dockerfile_env(req.image.dockerfile_commands)
+        state.image_commands[image_id] = list(req.image.dockerfile_commands)
         state.touch()
         build = self.fake.image_build
         if build.delay_s or build.fail:

@@ -172,6 +172,7 @@ class State:
         self.mounts: dict[str, MountRecord] = {}
         self.images: dict[str, str] = {}  # sha256 of the serialized Image -> image id
         self.image_env: dict[str, dict[str, str]] = {}  # image id -> its ENV (with its bases')
+        self.image_commands: dict[str, list[str]] = {}  # image id -> its own Dockerfile commands
         self.default_volume_version = 2
         self.volume_versions: dict[str, int] = {}  # name -> version for volumes created later
         self.changed = Signal()  # fired by touch(): long-polls (outputs) wait on it
@@ -193,6 +194,7 @@ class State:
         }
         data["images"] = self.images
         data["image_env"] = self.image_env
+        data["image_commands"] = self.image_commands
         data["default_volume_version"] = self.default_volume_version
         data["volume_versions"] = self.volume_versions
         tmp = self.path.with_suffix(".tmp")
@@ -207,6 +209,7 @@ class State:
             setattr(self, name, {k: cls(**v) for k, v in data.get(name, {}).items()})
         self.images = data.get("images", {})
         self.image_env = data.get("image_env", {})
+        self.image_commands = data.get("image_commands", {})
         self.default_volume_version = data.get("default_volume_version", 2)
         self.volume_versions = data.get("volume_versions", {})
         # Containers of a previous run are gone: their inputs go back to the queue.

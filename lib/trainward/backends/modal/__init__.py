@@ -9,6 +9,7 @@ executor.py  the sweep controller's executor inside a sweep's app
 
 from trainward.backends.modal.backend import ModalBackend
 from trainward.backends.modal.executor import ModalExecutor
+from trainward.backends.modal.image import build_image, describe, image_steps
 from trainward.backends.modal.support import (
     call_outcome,
     cli_field,
@@ -20,9 +21,12 @@ from trainward.backends.modal.support import (
 __all__ = [
     "ModalBackend",
     "ModalExecutor",
+    "build_image",
     "call_outcome",
     "cli_field",
     "declaration_for",
+    "describe",
     "find_script",
+    "image_steps",
     "live_call",
 ]

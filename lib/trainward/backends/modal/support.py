@@ -29,6 +29,8 @@ def declaration_for(
     many)."""
     res = experiment["resources"]
     return declaration(
+        environment=experiment.get("environment") or {},
+        builtin=experiment.get("entrypoint", "builtin") == "builtin",
         app=app or f"trainward-{experiment['name']}",
         volume=experiment["volume"],
         secrets=[(s["name"], list(s.get("required_keys") or [])) for s in experiment["secrets"]],
@@ -45,7 +47,10 @@ def declaration_for(
 def declaration_of(spec: LaunchSpec, *, experiment_name: str) -> dict[str, Any]:
     """The same declaration, from a launch's typed spec (what `launch` asks the backend for)."""
     res = spec.resources
+    experiment = spec.worker_spec.experiment
     return declaration(
+        environment=experiment.get("environment") or {},
+        builtin=experiment.get("entrypoint", "builtin") == "builtin",
         app=f"trainward-{experiment_name}",
         volume=spec.volume,
         secrets=[(s.name, list(s.required_keys)) for s in spec.secrets],
@@ -70,9 +75,13 @@ def declaration(
     retries: int,
     code_dir: str,
     web: bool = False,
+    environment: dict[str, Any] | None = None,
+    builtin: bool = True,
 ) -> dict[str, Any]:
     """TRAINWARD_MODAL_DECL: the document scripts/modal_train.py declares its functions from."""
     return {
+        "environment": environment or {},
+        "builtin": builtin,
         "app": app,
         "volume": volume,
         "secrets": [{"name": n, "required_keys": keys} for n, keys in secrets],
