@@ -3,6 +3,7 @@
     TrainwardError                 exit 1  something failed that we did not expect
     ├── IntegrityError             exit 1  a checksum, size or file-format check failed
     ├── RunFailed                  exit 1  the run itself ended in failure
+    │   └── ValidationFailed       exit 1  a sweep's validation slice failed (crashed, bad result, timed out)
     ├── UsageError                 exit 2  bad arguments or configuration
     │   ├── ConfigError            exit 2  an experiment or sweep file is malformed
     │   └── ConfigMismatch         exit 2  resume with a config that differs from the checkpoint's
@@ -90,6 +91,12 @@ class CommandFailed(RunFailed):
     def __init__(self, code: int, argv: list[str], *, hint: str | None = None) -> None:
         super().__init__(f"command {' '.join(argv)!r} exited with {code}", hint=hint)
         self.code = code
+
+
+class ValidationFailed(RunFailed):
+    """A sweep's validation job failed: its program crashed, timed out or wrote no valid result."""
+
+    kind = "validation-failed"
 
 
 class UsageError(TrainwardError):
