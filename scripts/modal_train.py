@@ -116,8 +116,13 @@ TRAIN_OPTIONS: dict[str, Any] = dict(
 )
 
 
-class AttemptFailed(Exception):
-    """Raised so that Modal retries the attempt (a crash, or a stop signal from preemption)."""
+class AttemptFailed(RuntimeError):
+    """Raised so that Modal retries the attempt (a crash, or a stop signal from preemption).
+    Modal re-raises it on the client, which cannot import this script: `trainward status`
+    reads its message (the client reports it as a RuntimeError), never a deserialisation error."""
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return RuntimeError, (str(self),)
 
 
 def _run(raw: dict[str, Any]) -> dict[str, Any]:

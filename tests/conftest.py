@@ -147,3 +147,32 @@ def kill_on_exit() -> Iterator[list[int]]:
     for pgid in pgids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+
+
+@pytest.fixture
+def modal_exp(project: Path) -> Callable[..., Path]:
+    """An experiment on the Modal backend running tests/helpers/ticker.py (torch-free)."""
+
+    def make(
+        name: str = "tick",
+        steps: int = 20,
+        interval: float = 0.05,
+        timeout: str = "5m",
+        retries: int = 1,
+        extra: str = "",
+        gpu: str = "null",
+    ) -> Path:
+        return write_experiment(
+            project / "experiments" / f"{name}.yaml",
+            f"""name: {name}
+backend: modal
+entrypoint: tests.helpers.ticker:main
+code_dir: {REPO}
+params: {{steps: {steps}, interval: {interval}}}
+resources: {{timeout: {timeout}, retries: {retries}, gpu: {gpu}}}
+volume: tw-vol
+{extra}
+""",
+        )
+
+    return make

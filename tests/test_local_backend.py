@@ -119,6 +119,22 @@ def test_logs_are_bounded(ticker_experiment) -> None:
     assert tw("logs", "chatty", "--tail", "0").code == 2  # must be >= 1: no unbounded mode
 
 
+def test_logs_filter_by_source_text_and_time(ticker_experiment) -> None:
+    cfg = ticker_experiment(name="noisy", steps=5, interval=0.01)
+    tw("launch", str(cfg), "--run-name", "noisy")
+    tw("wait", "noisy", "--timeout", "60", "--interval", "0.2")
+    doc = tw("logs", "noisy", "--search", "attempt 1 started", "--json").json()
+    assert len(doc["lines"]) == 1 and doc["filters"] == {"search": "attempt 1 started"}
+    started = tw("logs", "noisy", "--source", "stdout", "--json").json()["lines"]
+    assert started and all("received signal" not in line for line in started)
+    assert tw("logs", "noisy", "--since", "1h", "--json").json()["lines"]
+    assert tw("logs", "noisy", "--since", "2099-01-01T00:00:00", "--json").json()["lines"] == []
+    stamped = tw("logs", "noisy", "--tail", "1", "--timestamps").stdout
+    assert stamped[:4].isdigit() and "Z " in stamped
+    res = tw("logs", "noisy", "--since", "yesterday-ish")
+    assert res.code == 2 and "30m, 2h, 1d" in res.stderr
+
+
 def test_lost_process_is_detected(ticker_experiment) -> None:
     cfg = ticker_experiment(name="lost", steps=1000, interval=0.05)
     tw("launch", str(cfg), "--run-name", "lost")

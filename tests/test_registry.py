@@ -73,10 +73,11 @@ def test_dead_launcher_claim_is_settled(tmp_path: Path) -> None:
     # Pretend the launcher died: rewrite its pid to one that cannot exist.
     reg.update(rec, launcher_pid=2**22 + 12345)
     dead = reg.get("orphan")
-    assert reg.view(dead, lambda r: False).state == NOT_LAUNCHED
-    assert reg.view(dead, lambda r: True).state == LAUNCHED
+    assert reg.view(dead, lambda r: None).state == NOT_LAUNCHED
+    found = reg.view(dead, lambda r: {"pid": 7})
+    assert found.state == LAUNCHED and found.ids == {"pid": 7}
     # A new claim settles it under the lock; here the backend has no such run.
-    new = reg.claim(RegistryRecord(run="orphan"), settle=lambda r: NOT_LAUNCHED)
+    new = reg.claim(RegistryRecord(run="orphan"), settle=lambda r: None)
     assert new.launcher_pid == os.getpid()
 
 

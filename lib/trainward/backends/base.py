@@ -82,9 +82,20 @@ class Check:
     fix: str | None = None
     code: int = 2  # the exit code when this check blocks an action (5: remote/auth)
     level: str = "error"  # "warning": reported with its fix, but it blocks nothing
+    retryable: bool = False  # an outage that may pass (a rejected token never does)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """Which output lines `logs` returns (every backend answers the same filters)."""
+
+    since: float | None = None  # epoch seconds: only lines logged at or after it
+    search: str | None = None  # only lines containing this text
+    source: str | None = None  # stdout, stderr or system
+    timestamps: bool = False  # prefix each line with its time (UTC)
 
 
 @dataclass(frozen=True)
@@ -168,7 +179,10 @@ class ReadOnlyBackend(VolumeReader, Protocol):
 
     def state(self, handle: RunHandle) -> ComputeState: ...
 
-    def logs(self, handle: RunHandle, *, tail: int = 100) -> str: ...
+    def logs(self, handle: RunHandle, *, tail: int = 100, query: LogQuery | None = None) -> str:
+        """The last `tail` lines of the run's output that pass `query`. Fetches and returns:
+        no backend follows."""
+        ...
 
     def checks(self, *, volume: str | None, secrets: Sequence[Secret] = ()) -> list[Check]:
         """Doctor checks for this backend: reachability, the volume, the secrets (by name)."""
@@ -183,7 +197,15 @@ class ReadOnlyBackend(VolumeReader, Protocol):
 class Backend(ReadOnlyBackend, VolumeWriter, Protocol):
     """The full backend: read verbs, write verbs, launch (always detached) and stop."""
 
-    def launch(self, spec: LaunchSpec) -> RunHandle: ...
+    def launch(self, spec: LaunchSpec, *, on_spawn: Callable[[], None] = ...) -> RunHandle:
+        """Start the run detached. `on_spawn` is called right before the step after which the
+        run exists (the launcher then holds SIGINT/SIGTERM until the run is recorded)."""
+        ...
+
+    def settle_launch(self, run: str, token: str | None) -> RunHandle | None:
+        """For a claim whose launcher died: the run it started, or None (after cleaning up what
+        it left half-made, so the name is free)."""
+        ...
 
     def stop(self, handle: RunHandle) -> None: ...
 

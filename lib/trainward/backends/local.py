@@ -23,12 +23,21 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from trainward.backends.base import Check, ComputeState, FileEntry, LaunchSpec, Progress, RunHandle
+from trainward.backends import outputlog
+from trainward.backends.base import (
+    Check,
+    ComputeState,
+    FileEntry,
+    LaunchSpec,
+    LogQuery,
+    Progress,
+    RunHandle,
+)
 from trainward.config.experiment import Secret
 from trainward.core import paths
 from trainward.core.contracts import Document, WorkerSpec
@@ -232,8 +241,9 @@ class LocalBackend:
     def proc_dir(self, run: str) -> Path:
         return self.procs / run
 
-    def launch(self, spec: LaunchSpec) -> RunHandle:
-        """Start the run detached: its own session, stdin closed, output to output.log."""
+    def launch(self, spec: LaunchSpec, *, on_spawn: Callable[[], None] = lambda: None) -> RunHandle:
+        """Start the run detached: its own session, stdin closed, output to output.log.
+        `on_spawn` is called right before the supervisor is spawned."""
         pdir = self.proc_dir(spec.run)
         old = self._read_json(pdir / "proc.json")
         if old and pid_alive(old.get("pid")) and not (pdir / "exit.json").exists():
@@ -256,6 +266,7 @@ class LocalBackend:
         cwd = str(spec.code_dir) if spec.code_dir else os.getcwd()
         env = {k: v for k, v in os.environ.items() if k not in INHERITED_ENV_DROP}
         env.update({"PYTHONUNBUFFERED": "1", "TRAINWARD_CWD": cwd})
+        on_spawn()
         pid = spawn_detached(
             [sys.executable, "-m", "trainward.backends.supervisor", str(pdir)],
             env,
@@ -273,6 +284,11 @@ class LocalBackend:
         env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
         argv = [sys.executable, "-m", "trainward.sweep.local", str(plan_file)]
         return {"pid": spawn_detached(argv, env, pdir / "output.log"), "proc_dir": str(pdir)}
+
+    def settle_launch(self, run: str, token: str | None) -> RunHandle | None:
+        """A dead launcher's run: there when its spec was written and its supervisor started
+        (or may still start, within the spawn grace)."""
+        return self.find_run(run)
 
     def find_run(self, run: str) -> RunHandle | None:
         """The run if its supervisor started, or may still start (see `spawn_grace_s`)."""
@@ -335,23 +351,21 @@ class LocalBackend:
             detail={"pid": pid},
         )
 
-    def logs(self, handle: RunHandle, *, tail: int = 100) -> str:
-        """The last `tail` lines of the run's output, read from the end of the file (bounded)."""
-        log = self.proc_dir(handle.run) / "output.log"
-        if not log.exists():
-            return ""
-        with open(log, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            end = fh.tell()
-            size = min(end, max(64 * 1024, tail * 512))
-            while True:
-                fh.seek(end - size)
-                data = fh.read(size)
-                if data.count(b"\n") > tail or size == end:
-                    break
-                size = min(end, size * 2)
-        lines = data.decode("utf-8", "replace").splitlines()
-        return "\n".join(lines[-tail:]) if tail > 0 else ""
+    def logs(self, handle: RunHandle, *, tail: int = 100, query: LogQuery | None = None) -> str:
+        """The last `tail` lines of the run's output that pass `query`, read from the end of
+        its output.log (bounded)."""
+        q = query or LogQuery()
+        lines = outputlog.read(
+            self.proc_dir(handle.run) / "output.log",
+            tail=tail,
+            since=q.since,
+            search=q.search,
+            source=q.source,
+        )
+        return "\n".join(
+            (f"{outputlog.stamp(ln.time)} " if q.timestamps and ln.time else "") + ln.text
+            for ln in lines
+        )
 
     def stop(self, handle: RunHandle) -> None:
         """End the run: SIGTERM to its process group (the trainer checkpoints), SIGKILL after 20 s."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trainward.backends.local import ProcSpec, spawn_grace_s
+from trainward.backends.outputlog import OutputLog
 from trainward.core.contracts import JsonObject
 from trainward.core.fileio import atomic_write
 from trainward.core.proc import start_token
@@ -32,6 +33,7 @@ class Supervisor:
         self.pdir = pdir
         self.spec = ProcSpec.from_json(json.loads((pdir / "spec.json").read_text()))
         self.child: subprocess.Popen[bytes] | None = None
+        self.log = OutputLog(pdir / "output.log")
         self.stopping = False
         self.started_at = time.time()
 
@@ -54,15 +56,26 @@ class Supervisor:
             [sys.executable, "-m", "trainward.runs.worker", str(self.pdir / "spec.json")],
             env=env,
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+        assert self.child.stdout is not None and self.child.stderr is not None
+        pumps = [
+            self.log.pump(self.child.stdout, "stdout"),
+            self.log.pump(self.child.stderr, "stderr"),
+        ]
+        code, reason = self._wait(attempt)
+        for pump in pumps:
+            pump.join(timeout=5)
+        return code, reason
+
+    def _wait(self, attempt: int) -> tuple[int, str | None]:
+        assert self.child is not None
         timeout = self.spec.timeout_s
         try:
             return self.child.wait(timeout=timeout), None
         except subprocess.TimeoutExpired:
-            print(
-                f"[trainward] attempt {attempt} hit its timeout of {timeout} s; stopping it",
-                flush=True,
-            )
+            self.say(f"attempt {attempt} hit its timeout of {timeout} s; stopping it")
             self.child.send_signal(signal.SIGTERM)
             try:
                 self.child.wait(timeout=KILL_GRACE_S)
@@ -70,6 +83,9 @@ class Supervisor:
                 self.child.kill()
                 self.child.wait()
             return self.child.returncode, f"timed out after {timeout} s"
+
+    def say(self, message: str) -> None:
+        self.log.write("system", f"[trainward] {message}")
 
     def too_late(self) -> bool:
         """A supervisor starting long after its spec was written belongs to a launch that
@@ -79,7 +95,7 @@ class Supervisor:
 
     def run(self) -> int:
         if self.too_late():
-            print("[trainward] not starting: the spawn came after its grace period", flush=True)
+            self.say("not starting: the spawn came after its grace period")
             return 1
         cwd = os.environ.get("TRAINWARD_CWD")
         if cwd:
@@ -106,10 +122,7 @@ class Supervisor:
             meaning = exit_meaning(code, stop_requested=self.stopping)
             if self.stopping or not meaning.retry or attempt > retries:
                 break
-            print(
-                f"[trainward] attempt {attempt} exited with {code}; retrying ({attempt}/{retries})",
-                flush=True,
-            )
+            self.say(f"attempt {attempt} exited with {code}; retrying ({attempt}/{retries})")
             time.sleep(min(2.0 * attempt, 10.0))
         # The process's own exit status is the truth: a run that exits 0 after a stop was
         # sent finished (the stop came too late), and says so.

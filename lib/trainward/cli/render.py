@@ -40,7 +40,10 @@ def duration(seconds: float | None) -> str:
 
 
 def money(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.2f}"
+    """Dollars; amounts under a cent keep four decimals (a CPU run costs $0.0042, not $0.00)."""
+    if value is None:
+        return "-"
+    return f"${value:,.4f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
 
 
 def num(value: Any, pct: bool = False) -> str:
@@ -120,6 +123,15 @@ def _categories(s: RunStatus) -> list[str]:
     ]
 
 
+def _state_cell(s: RunStatus) -> str:
+    """The verdict and what it was judged from: the ledger (or W&B alone) and the compute."""
+    source = "W&B" if s.metrics_source == "wandb" else "ledger"
+    compute = (s.compute or {}).get("state", "-") if s.metrics_source != "wandb" else None
+    return f"{s.verdict} ({source}: {s.state or '-'}" + (
+        f", compute: {compute})" if compute else ")"
+    )
+
+
 def render_status(s: RunStatus) -> str:
     """The Markdown report: header, progress, validation table, categories, links."""
     head = f"## {s.run}: {VERDICT_MARK.get(s.verdict, s.verdict.upper())}"
@@ -132,7 +144,7 @@ def render_status(s: RunStatus) -> str:
         ["state", "runtime", "cost so far", "projected", "config"],
         [
             [
-                f"{s.verdict} (ledger: {s.state or '-'}, compute: {(s.compute or {}).get('state', '-')})",
+                _state_cell(s),
                 duration(s.timing.runtime_s),
                 money(s.cost.so_far_usd),
                 money(s.cost.projected_usd),

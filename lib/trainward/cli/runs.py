@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
 from trainward.backends import BACKENDS, get_backend, get_reader
-from trainward.backends.base import RunHandle
+from trainward.backends.base import LogQuery
 from trainward.cli import render
 from trainward.cli._common import emit, json_option, note
 from trainward.cli.progress import ProgressBar
@@ -19,7 +20,7 @@ from trainward.runs.launch import LaunchRequest, plan_launch
 from trainward.runs.launch import launch as launch_run
 from trainward.runs.pull import pull_checkpoint, pull_folder
 from trainward.runs.registry import Registry
-from trainward.runs.status import StatusReader
+from trainward.runs.status import StatusReader, require_readable
 from trainward.runs.waiting import check_waited, wait_for
 from trainward.tracking import LazyWandbReader
 
@@ -156,6 +157,13 @@ def launch(
     show_default=True,
     help="Bound on the W&B check, in seconds.",
 )
+@click.option(
+    "--remote-timeout",
+    type=click.FloatRange(min=1),
+    default=20.0,
+    show_default=True,
+    help="Bound on each Modal read, in seconds (compute and ledger are read at the same time).",
+)
 @json_option
 def status(
     run: str,
@@ -165,9 +173,13 @@ def status(
     stale_after: float,
     plot: str | None,
     wandb_timeout: float,
+    remote_timeout: float,
     as_json: bool,
 ) -> None:
-    """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost."""
+    """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost.
+
+    Exits 5 when neither the run's compute nor its ledger could be read (the verdict is then
+    `unknown`, and the notes say what failed)."""
     from trainward.runs.status import status_many, status_wandb
     from trainward.sweep.status import sweep_status
     from trainward.sweep.store import find as find_sweep
@@ -189,14 +201,16 @@ def status(
         return emit(doc, as_json, lambda: render.render_sweep(doc))
     else:
         name = backend or (backend_of(run) if not volume else "local")
-        s = StatusReader(
-            Registry(), get_reader(name), tracker=tracker, stale_after=stale_after
-        ).read(run, volume=volume)
+        reader = get_reader(name, timeout=remote_timeout)
+        s = StatusReader(Registry(), reader, tracker=tracker, stale_after=stale_after).read(
+            run, volume=volume
+        )
     if plot:
         from trainward.runs.plot import plot_run
 
         s.links["plot"] = plot_run(s, get_reader(s.backend or "local"), Path(plot))
     emit(s.to_dict(), as_json, lambda: render.render_status(s))
+    require_readable(s)
 
 
 @click.command()
@@ -250,18 +264,32 @@ def runs(limit: int, as_json: bool) -> None:
     show_default=True,
     help="Lines to show (bounded; never follows).",
 )
+@click.option("--since", metavar="WHEN", help="Only lines since then: 30m, 2h, 1d, or an ISO time.")
+@click.option("--search", metavar="TEXT", help="Only lines containing TEXT.")
+@click.option(
+    "--source",
+    type=click.Choice(["stdout", "stderr", "system"]),
+    help="Only lines from this stream (system: trainward's and the platform's own lines).",
+)
+@click.option("--timestamps", is_flag=True, help="Prefix each line with its time (UTC).")
 @json_option
-def logs(run: str, tail: int, as_json: bool) -> None:
-    """The last --tail lines of RUN's output. Fetches and exits; there is no follow mode."""
-    rec = Registry().resolve(run)
-    reader = get_reader(rec.backend)
-    handle = RunHandle(rec.backend, rec.run, dict(rec.ids)) if rec.ids else reader.find_run(rec.run)
-    text = reader.logs(handle, tail=tail) if handle else ""
-    emit(
-        {"run": rec.run, "tail": tail, "lines": text.splitlines()},
-        as_json,
-        text or f"(no output yet for {rec.run})",
-    )
+def logs(
+    run: str,
+    tail: int,
+    since: str | None,
+    search: str | None,
+    source: str | None,
+    timestamps: bool,
+    as_json: bool,
+) -> None:
+    """The last --tail lines of RUN's output, filtered. Fetches and exits; there is no follow mode."""
+    from trainward.runs.logs import parse_since, read_logs
+
+    query = LogQuery(parse_since(since) if since else None, search, source, timestamps)
+    given = {"since": since, "search": search, "source": source}
+    out = read_logs(Registry(), get_reader, run, tail=tail, query=query,
+                    filters={k: v for k, v in given.items() if v})  # fmt: skip
+    emit(asdict(out), as_json, "\n".join(out.lines) or f"(no output for {out.run})")
 
 
 @click.command()

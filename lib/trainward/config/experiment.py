@@ -33,6 +33,7 @@ from trainward.config.values import (
     Entrypoint,
     Target,
     check_name,
+    check_target,
     non_negative,
     parse_duration,
     parse_entrypoint,
@@ -67,7 +68,8 @@ class Metrics:
     mode: Literal["max", "min"] = "max"  # whether a higher primary is better
     validation: list[str] = field(default_factory=list)  # table columns (empty: every val_ key)
     categories: str | None = None  # prefix of per-category metrics, e.g. val_action/cat_
-    category_flag: str | None = None  # flag a category below this bar unless targets name it
+    # flag a category below this bar unless a target names it (null: no default bar)
+    category_flag: str | None = cfield(">=0.93", check=check_target)
     labels: dict[str, str] = field(default_factory=dict)  # short column names
 
 

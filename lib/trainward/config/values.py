@@ -125,6 +125,12 @@ def parse_target(text: str) -> Target:
     return Target(op=match[1] or ">=", value=value, text=str(text).strip())
 
 
+def check_target(text: str) -> str:
+    """A target string that parses (for fields holding one)."""
+    parse_target(text)
+    return text
+
+
 @dataclass(frozen=True)
 class Entrypoint:
     kind: Literal["builtin", "function", "command"]

@@ -34,6 +34,7 @@ from trainward.core.contracts import (
 )
 from trainward.core.paths import checkpoint_path, parse_checkpoint_ref, run_path
 from trainward.core.retry import with_backoff
+from trainward.core.signals import HeldSignals
 from trainward.core.states import LAUNCHED, NOT_LAUNCHED
 from trainward.data import sync as datasync
 from trainward.errors import (
@@ -344,7 +345,7 @@ def _preflight(exp: Experiment, backend: Backend, note: Callable[[str], None]) -
         raise err_cls(
             f"setup check '{first.name}' failed: {first.detail}",
             hint=(f"fix: {first.fix}" if first.fix else "run `trainward doctor` for details"),
-            retryable=first.code == EXIT_REMOTE and first.name.endswith(":reachable"),
+            retryable=first.retryable,
         )
 
     with_backoff(
@@ -430,8 +431,9 @@ def _claim(
     def allow_existing(rec: RegistryRecord) -> bool:
         return same_run and not _active(backend, rec)
 
-    def settle(rec: RegistryRecord) -> str:
-        return LAUNCHED if backend.find_run(rec.run) is not None else NOT_LAUNCHED
+    def settle(rec: RegistryRecord) -> JsonObject | None:
+        handle = backend.settle_launch(rec.run, rec.launch_id)
+        return None if handle is None else dict(handle.ids)
 
     record = RegistryRecord(
         run=plan.run,
@@ -464,6 +466,7 @@ def launch(
     plan = plan_launch(req, registry, reader)
     record = _claim(req, plan, backend, registry)
     same_run = bool(plan.resume and plan.resume.same_run)
+    held = HeldSignals()  # from just before the spawn until the run is recorded
     try:
         if not same_run and LedgerReader(reader, exp.volume, plan.run).exists():
             raise RunExists(
@@ -473,14 +476,16 @@ def launch(
         synced = _sync_data(exp, backend, note)
         plan = plan.replace(data={**plan.data, "synced": synced})
         spec = worker_spec(req, plan, launch_token=record.launch_id)
-        handle = backend.launch(launch_spec(req, plan, spec))
+        handle = backend.launch(launch_spec(req, plan, spec), on_spawn=held.hold)
+        record = registry.update(record, state=LAUNCHED, ids=handle.ids)
     except BaseException as err:
         reason = err.message if isinstance(err, TrainwardError) else f"{type(err).__name__}: {err}"
         if isinstance(err, KeyboardInterrupt):
             reason = "interrupted before the run started"
         registry.update(record, state=NOT_LAUNCHED, reason=reason)
         raise
-    record = registry.update(record, state=LAUNCHED, ids=handle.ids)
+    finally:
+        held.release()
     return Launched(record, plan)
 
 

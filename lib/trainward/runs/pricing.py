@@ -64,6 +64,25 @@ def price_for(exp: Experiment, backend: str, live_rates: dict[str, float] | None
     return Price(round(GPU_PER_HOUR[kind] * count + base, 4), f"table ({TABLE_DATE})", gpu)
 
 
+def table_price(config: dict[str, Any]) -> tuple[float | None, str]:
+    """(USD per hour, source) for a run known only by its config as plain data (a W&B run's
+    config): the price table for its backend and resources; None when it names none."""
+    res = config.get("resources") if isinstance(config.get("resources"), dict) else None
+    if res is None:
+        return None, "unknown"
+    if config.get("backend") == "local":
+        return 0.0, "local (your own machine)"
+    gpu = res.get("gpu")
+    base = float(res.get("cpu") or 0) * CPU_CORE_PER_HOUR
+    base += float(res.get("memory") or 0) / 1024 * MEMORY_GIB_PER_HOUR
+    if not gpu:
+        return round(base, 4), f"table ({TABLE_DATE}), CPU only"
+    kind, count = str(gpu).split(":")[0], gpu_count(str(gpu))
+    if kind not in GPU_PER_HOUR:
+        return None, "unknown"
+    return round(GPU_PER_HOUR[kind] * count + base, 4), f"table ({TABLE_DATE})"
+
+
 def cost(price: Price, seconds: float | None) -> float | None:
     if seconds is None:
         return None

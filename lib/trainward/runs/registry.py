@@ -97,13 +97,14 @@ class Registry:
         record: RegistryRecord,
         *,
         allow_existing: Callable[[RegistryRecord], bool] = lambda rec: False,
-        settle: Callable[[RegistryRecord], str] | None = None,
+        settle: Callable[[RegistryRecord], dict[str, Any] | None] | None = None,
     ) -> RegistryRecord:
         """Claim `record.run` atomically and append it in state `launching`.
 
         An existing record blocks the claim unless it is `not-launched`, or `allow_existing`
         accepts it (a resume of a run that is not active). A stale `launching` record (its
-        launcher is dead) is first settled with `settle(rec) -> launched|not-launched`.
+        launcher is dead) is first settled with `settle(rec)`: the ids of the run it started
+        (`launched`), or None (`not-launched`: the name is free).
         """
         run = record.run
         with locked(self.lock_path):
@@ -114,8 +115,7 @@ class Registry:
                         f"run '{run}' is being launched right now by pid {current.launcher_pid}",
                         hint="wait for that launch to finish, or pick another --run-name",
                     )
-                state = settle(current) if settle else NOT_LAUNCHED
-                current = current.with_(state=state, reason="launcher died during launch")
+                current = _settled(current, settle(current) if settle else None)
                 self._append(current)
             if (
                 current is not None
@@ -146,15 +146,21 @@ class Registry:
         return new
 
     def view(
-        self, record: RegistryRecord, find: Callable[[RegistryRecord], bool]
+        self, record: RegistryRecord, find: Callable[[RegistryRecord], dict[str, Any] | None]
     ) -> RegistryRecord:
         """A record as readers should see it: a dead launcher's `launching` claim is resolved
-        against the backend (`find(rec)` says whether the run exists there). Writes nothing."""
+        against the backend (`find(rec)`: the run's ids there, or None). Writes nothing."""
         if record.state != LAUNCHING or _launcher_alive(record):
             return record
-        if find(record):
-            return record.with_(state=LAUNCHED, note="launcher died after the run started")
-        return record.with_(state=NOT_LAUNCHED, reason="launcher died before the run started")
+        return _settled(record, find(record))
+
+
+def _settled(rec: RegistryRecord, ids: dict[str, Any] | None) -> RegistryRecord:
+    """A dead launcher's claim, resolved: the run it started, or not launched."""
+    if ids is not None:
+        merged = {**rec.ids, **ids}
+        return rec.with_(state=LAUNCHED, ids=merged, note="launcher died after the run started")
+    return rec.with_(state=NOT_LAUNCHED, reason="launcher died before the run started")
 
 
 def _launcher_alive(rec: RegistryRecord) -> bool:

@@ -8,10 +8,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trainward.config.values import parse_target
 from trainward.core.contracts import BestMetric, CheckpointEntry, JsonObject
 from trainward.core.plugins import trainer_plugin
 
 SCHEMA = 1
+#: A category below this is flagged unless a target names it (the config's
+#: `metrics.category_flag` changes it; null turns the default flag off).
+DEFAULT_CATEGORY_FLAG = ">=0.93"
 
 
 @dataclass
@@ -70,7 +74,7 @@ class MetricNames:
     mode: str = "max"
     validation: list[str] = field(default_factory=list)
     categories: str | None = None
-    category_flag: str | None = None
+    category_flag: str | None = DEFAULT_CATEGORY_FLAG
     labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -125,3 +129,24 @@ class RunStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def judge_targets(
+    last: JsonObject, targets: dict[str, str], names: MetricNames
+) -> tuple[list[TargetCheck], list[CategoryFlag]]:
+    """Targets judged on the last validation row, and every category found in it (flagged
+    against its own target, else the config's category bar)."""
+    checked = []
+    for metric, text in targets.items():
+        value = last.get(metric)
+        t = parse_target(text)
+        ok = None if not isinstance(value, (int, float)) else t.met(float(value))
+        checked.append(TargetCheck(metric, t.text, value, ok))
+    cats: list[CategoryFlag] = []
+    prefix = names.categories or ""
+    for key, value in sorted(last.items()) if prefix else ():
+        if key.startswith(prefix) and isinstance(value, (int, float)):
+            bar = targets.get(key) or names.category_flag
+            ok = parse_target(bar).met(float(value)) if bar else None
+            cats.append(CategoryFlag(key[len(prefix) :], value, bar, ok))
+    return checked, cats

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from trainward.backends.base import ComputeState, ReadOnlyBackend, RunHandle
-from trainward.config.values import parse_target
 from trainward.core.contracts import (
     ContractError,
     JsonObject,
@@ -28,15 +28,7 @@ from trainward.errors import NotFound, RemoteUnavailable, RunNotFound, Trainward
 from trainward.runs.context import STOP_MARKER
 from trainward.runs.ledger import LedgerReader
 from trainward.runs.registry import Registry
-from trainward.runs.runstatus import (
-    CategoryFlag,
-    Cost,
-    MetricNames,
-    Progress,
-    RunStatus,
-    TargetCheck,
-    Timing,
-)
+from trainward.runs.runstatus import Cost, MetricNames, Progress, RunStatus, Timing, judge_targets
 from trainward.runs.trackerjoin import apply_tracker
 from trainward.runs.verdict import Evidence, verdict
 
@@ -45,27 +37,6 @@ STALE_AFTER_S = 600.0
 
 class TrackerReader(Protocol):
     def find(self, path: str, run: str | None = None) -> Any: ...
-
-
-def _targets(
-    st: LedgerStatus, targets: dict[str, str], names: MetricNames
-) -> tuple[list[TargetCheck], list[CategoryFlag]]:
-    rows = st.get("validation") or []
-    last = rows[-1] if rows else {}
-    checked = []
-    for metric, text in targets.items():
-        value = last.get(metric)
-        t = parse_target(text)
-        ok = None if value is None else t.met(float(value))
-        checked.append(TargetCheck(metric, t.text, value, ok))
-    cats: list[CategoryFlag] = []
-    prefix = names.categories or ""
-    for key, value in sorted(last.items()) if prefix else ():
-        if key.startswith(prefix) and isinstance(value, (int, float)):
-            bar = targets.get(key) or names.category_flag
-            ok = parse_target(bar).met(float(value)) if bar else None
-            cats.append(CategoryFlag(key[len(prefix) :], value, bar, ok))
-    return checked, cats
 
 
 def _timing(st: LedgerStatus, compute: ComputeState | None, now: float) -> Timing:
@@ -161,7 +132,7 @@ class StatusReader:
 
     def for_record(self, rec: RegistryRecord) -> RunStatus:
         now = self.clock()
-        rec = self.registry.view(rec, lambda r: self.backend.find_run(r.run) is not None)
+        rec = self.registry.view(rec, self._ids_of)
         out = RunStatus(
             run=rec.run,
             verdict="pending",
@@ -179,9 +150,7 @@ class StatusReader:
         ids = dict(rec.ids)
         if rec.sweep and not ({"function_call_id", "pid"} & set(ids)):
             ids.update(self._sweep_member_ids(rec))
-        handle = RunHandle(rec.backend, rec.run, ids) if ids else self.backend.find_run(rec.run)
-        compute, compute_ok = self._compute(handle, out)
-        st, info, ledger_ok = self._ledger(LedgerReader(self.backend, rec.volume, rec.run), out)
+        compute, compute_ok, st, info, ledger_ok = self._read_both(rec, ids, out)
         if st.get("ended_at") and (rec.launched_at or 0) > (st.get("ended_at") or 0):
             # A relaunch (--resume of this run) whose first attempt has not started yet:
             # the ledger still describes the previous launch.
@@ -189,6 +158,11 @@ class StatusReader:
         self._fill(out, st, info, compute, now, readable=(compute_ok, ledger_ok))
         self._join_tracker(out, info, rec, st)
         return out
+
+    def _ids_of(self, rec: RegistryRecord) -> dict[str, Any] | None:
+        """The ids of a run a dead launcher may have started (read-only)."""
+        handle = self.backend.find_run(rec.run)
+        return None if handle is None else dict(handle.ids)
 
     def _sweep_member_ids(self, rec: RegistryRecord) -> dict[str, Any]:
         """Members a sweep controller spawned inside Modal: their ids are in the sweep's state."""
@@ -200,12 +174,27 @@ class StatusReader:
             return {}
         return dict(((doc.get("members") or {}).get(rec.run) or {}).get("ids") or {})
 
+    def _read_both(
+        self, rec: RegistryRecord, ids: dict[str, Any], out: RunStatus
+    ) -> tuple[ComputeState | None, bool, LedgerStatus, RunInfo | None, bool]:
+        """The compute state and the ledger, read at the same time: each read is bounded, so
+        status answers within one bound even when the remote does not answer at all."""
+        reader = LedgerReader(self.backend, rec.volume, rec.run)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            compute = pool.submit(self._compute, rec, ids, out)
+            ledger = pool.submit(self._ledger, reader, out)
+            (state, compute_ok), (st, info, ledger_ok) = compute.result(), ledger.result()
+        if state is not None and not state.active and st.get("state") in ("running", "pending"):
+            st, info, ledger_ok = self._ledger(reader, out)  # it may have ended between the reads
+        return state, compute_ok, st, info, ledger_ok
+
     def _compute(
-        self, handle: RunHandle | None, out: RunStatus
+        self, rec: RegistryRecord, ids: dict[str, Any], out: RunStatus
     ) -> tuple[ComputeState | None, bool]:
-        if handle is None:
-            return None, True
         try:
+            handle = RunHandle(rec.backend, rec.run, ids) if ids else self.backend.find_run(rec.run)
+            if handle is None:
+                return None, True
             compute = self.backend.state(handle)
         except RemoteUnavailable as err:
             out.notes.append(f"compute state unavailable: {err.message}")
@@ -265,7 +254,11 @@ class StatusReader:
         out.metric_names = MetricNames.of(info.config if info else None)
         if info and info.metrics:
             out.metric_names = MetricNames.of({"metrics": info.metrics})
-        out.targets, out.categories = _targets(st, info.targets if info else {}, out.metric_names)
+        rows = st.get("validation") or []
+        targets = info.targets if info else {}
+        out.targets, out.categories = judge_targets(
+            rows[-1] if rows else {}, targets, out.metric_names
+        )
         out.metrics_source = "ledger" if st else None
         out.config = _config_summary(info, st)
         start = st.get("attempt_started_at") or (compute.started_at if compute else None)
@@ -313,6 +306,18 @@ class StatusReader:
         apply_tracker(out, tr, has_ledger=bool(st), stale_after=self.stale_after, now=self.clock())
 
 
+def require_readable(s: RunStatus) -> None:
+    """Raise RemoteUnavailable (exit 5) when nothing about the run could be read."""
+    if s.verdict != "unknown" or s.state is not None or s.compute is not None:
+        return
+    raise RemoteUnavailable(
+        f"the state of run '{s.run}' is unknown: "
+        + "; ".join(s.notes or ["nothing could be read"]),
+        hint="check the token and the network (`trainward doctor --backend "
+        f"{s.backend or 'modal'} --json`); the run itself is not affected by this",
+    )
+
+
 def status_wandb(
     path: str,
     tracker: TrackerReader,
@@ -357,4 +362,4 @@ def status_many(
     return out
 
 
-__all__ = ["RunStatus", "StatusReader", "status_many", "status_wandb"]
+__all__ = ["RunStatus", "StatusReader", "require_readable", "status_many", "status_wandb"]

@@ -100,10 +100,58 @@ def run_with_deadline(
 
 
 def no_answer(base_url: str, what: str, timeout: float) -> RemoteUnavailable:
+    """The check ran out of time: wandb-core retries 429 and 5xx without saying so, so one
+    plain request (a few seconds, on this failure path only) tells the cause apart."""
+    cause, hint = diagnose(base_url)
     return RemoteUnavailable(
-        f"W&B at {base_url} did not answer the check of {what} within {timeout:g}s"
-        " (down, hanging, or answering 429/5xx that wandb keeps retrying)",
-        hint="retry in a minute; check the network and WANDB_BASE_URL, or allow a longer timeout",
+        f"W&B at {base_url} did not answer the check of {what} within {timeout:g}s: {cause}",
+        hint=hint,
+    )
+
+
+def diagnose(base_url: str, timeout: float = 3.0) -> tuple[str, str]:
+    """(what is wrong, the next step) from one bare HTTP request to W&B's API."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{base_url.rstrip('/')}/graphql", data=b'{"query":"{ viewer { id } }"}', method="POST"
+    )
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return (
+                f"it answers (HTTP {resp.status}) but the check was slower",
+                "retry; allow a longer --wandb-timeout",
+            )
+    except urllib.error.HTTPError as err:
+        if err.code == 429:
+            return "it is rate-limiting (HTTP 429)", "wait a minute, then poll less often"
+        if err.code >= 500:
+            return f"it is failing (HTTP {err.code})", "W&B may be degraded; retry later"
+        return f"it answers HTTP {err.code}", "check WANDB_BASE_URL and the API key"
+    except urllib.error.URLError as err:
+        return _unreachable(err.reason)
+    except OSError as err:
+        return _unreachable(err)
+
+
+def _unreachable(reason: object) -> tuple[str, str]:
+    if isinstance(reason, ConnectionRefusedError):
+        return (
+            "the connection was refused (nothing listens there)",
+            "check WANDB_BASE_URL and that W&B is up",
+        )
+    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        return "it accepts connections but does not answer (hanging)", "retry in a minute"
+    if isinstance(reason, ConnectionError):
+        return (
+            "it closed the connection without an answer",
+            "W&B may be down or restarting; retry later",
+        )
+    return (
+        f"it cannot be reached ({redact(str(reason))[:120]})",
+        "check the network and WANDB_BASE_URL",
     )
 
 

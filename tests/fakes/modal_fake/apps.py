@@ -165,6 +165,11 @@ class AppService:
         self.fake.state.touch()
         return Empty()
 
+    async def AppGetTags(
+        self, req: api_pb2.AppGetTagsRequest, ctx: CallContext
+    ) -> api_pb2.AppGetTagsResponse:
+        return api_pb2.AppGetTagsResponse(tags=self._app(req.app_id).tags)
+
     async def TaskList(
         self, req: api_pb2.TaskListRequest, ctx: CallContext
     ) -> api_pb2.TaskListResponse:

@@ -141,6 +141,11 @@ class ModalFake:
         """Replace the workspace price list (`modal billing rates`), USD per second by key."""
         self._post("/control/billing_rates", rates)
 
+    def delay_rpc(self, method: str, seconds: float) -> None:
+        """Hold the next call of RPC `method` for `seconds` after it arrives (it is recorded in
+        `calls()` at once, so a test can act while the client waits on it)."""
+        self._post("/control/delay_rpc", {"method": method, "seconds": seconds})
+
     def set_image_build(self, delay_s: float = 0.0, fail: str | None = None) -> None:
         self._post("/control/image_build", {"delay_s": delay_s, "fail": fail})
 

@@ -69,6 +69,9 @@ class ContainerService:
         self, req: api_pb2.FunctionPutOutputsRequest, ctx: CallContext
     ) -> Empty:
         task = self._task(ctx)
+        app = self.fake.state.apps.get(task.app_id)
+        if app is not None and app.stopped_at:
+            raise GRPCError(Status.FAILED_PRECONDITION, f"App {app.app_id} is stopped")
         for out in req.outputs:
             inp = self.fake.state.inputs.get(out.input_id)
             if inp is None or inp.status != RUNNING or inp.task_id != task.task_id:

@@ -258,6 +258,27 @@ class FunctionService:
         self.fake.runner.cancel_call(call)
         return Empty()
 
+    async def FunctionCallList(
+        self, req: api_pb2.FunctionCallListRequest, ctx: CallContext
+    ) -> api_pb2.FunctionCallListResponse:
+        """Every call of a function, oldest first, with its inputs counted by outcome."""
+        self._function(req.function_id)
+        state = self.fake.state
+        calls = sorted(
+            (c for c in state.calls.values() if c.function_id == req.function_id),
+            key=lambda c: c.created_at,
+        )
+        infos = [
+            api_pb2.FunctionCallInfo(
+                function_call_id=c.function_call_id,
+                idx=i,
+                created_at=c.created_at,
+                total_inputs=len(c.input_ids),
+            )
+            for i, c in enumerate(calls)
+        ]
+        return api_pb2.FunctionCallListResponse(function_calls=infos)
+
     def _call(self, function_call_id: str) -> CallRecord:
         call = self.fake.state.calls.get(function_call_id)
         if call is None:

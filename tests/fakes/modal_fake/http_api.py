@@ -15,6 +15,8 @@ Control (JSON; see README.md and client.py)::
     POST /control/unavailable      {"seconds": s}: every RPC answers UNAVAILABLE for s seconds
     POST /control/fail_next        {"count": n, "status": "UNAVAILABLE"}: the next n RPCs fail so
     POST /control/image_build      {"delay_s": s, "fail": null | "message"}
+    POST /control/delay_rpc        {"method": "FunctionMap", "seconds": s}: hold the next call of that
+                                   RPC for s seconds after it was received (a window to interrupt in)
     POST /control/billing_rates    {"gpu.h100": "0.001097", ...} (what `modal billing rates` answers)
     POST /control/kill_container   {"target": fc-/ap-/ta- id or app name}
     GET  /control/volume_dir?name= host directory of a volume's files
@@ -83,6 +85,7 @@ class HttpApi:
                 web.post("/control/unavailable", self.unavailable),
                 web.post("/control/fail_next", self.fail_next),
                 web.post("/control/image_build", self.image_build),
+                web.post("/control/delay_rpc", self.delay_rpc),
                 web.post("/control/billing_rates", self.set_billing_rates),
                 web.post("/control/kill_container", self.kill_container),
                 web.get("/control/volume_dir", self.volume_dir),
@@ -167,6 +170,11 @@ class HttpApi:
     async def set_billing_rates(self, request: web.Request) -> web.Response:
         self.fake.billing_rates = {str(k): str(v) for k, v in (await request.json()).items()}
         return web.json_response(self.fake.billing_rates)
+
+    async def delay_rpc(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.fake.faults.delays[str(body["method"])] = float(body["seconds"])
+        return web.json_response({"delays": self.fake.faults.delays})
 
     async def image_build(self, request: web.Request) -> web.Response:
         body = await request.json()

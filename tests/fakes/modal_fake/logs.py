@@ -96,6 +96,9 @@ def _matches(e: LogEntry, req: _Filterable) -> bool:
     ]
     if any(want and want != have for want, have in checks):
         return False
+    source = getattr(req, "source", 0)  # AppFetchLogs: stdout, stderr or info (system)
+    if source and source != e.fd:
+        return False
     return not req.search_text or req.search_text in e.data
 
 

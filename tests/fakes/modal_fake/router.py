@@ -46,6 +46,9 @@ class Faults:
     unavailable_until: float = 0.0
     fail_next: int = 0  # the next N calls answer fail_status
     fail_status: Status = Status.UNAVAILABLE
+    delays: dict[str, float] = field(
+        default_factory=dict
+    )  # RPC name -> seconds held before answering
 
 
 @dataclass
@@ -131,6 +134,10 @@ class Router:
                 if impl is None:
                     raise GRPCError(Status.UNIMPLEMENTED, f"modal_fake does not serve {name}")
                 request = await stream.recv_message()
+                delay = self._faults.delays.pop(name, 0.0)
+                if delay:
+                    entry["held_s"] = delay
+                    await asyncio.sleep(delay)
                 if cardinality is grpclib.const.Cardinality.UNARY_UNARY:
                     await stream.send_message(await impl(request, ctx))
                 else:

@@ -20,58 +20,28 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from trainward.backends.base import Check, ComputeState, LaunchSpec, RunHandle
+from trainward.backends.base import Check, ComputeState, LaunchSpec, LogQuery, RunHandle
+from trainward.backends.modal.apps import TAG_HASH, TAG_LAUNCH, TAG_RUN, App, ModalApps
 from trainward.backends.modal.support import (
-    ACTIVE_APP_STATES,
     TOKEN_FIX,
     call_outcome,
-    cli_field,
     declaration_for,
     declaration_of,
-    epoch_of,
     find_script,
     live_call,
     parse_live_rates,
 )
-from trainward.backends.modal.volumes import ModalVolumes
 from trainward.config.experiment import Secret
 from trainward.core.retry import with_backoff
 from trainward.core.sweep_contracts import SweepPlan
-from trainward.errors import NotFound, RemoteUnavailable, RunExists, TrainwardError
+from trainward.errors import AuthError, NotFound, RemoteUnavailable, TrainwardError
 
 
-class ModalBackend(ModalVolumes):
+class ModalBackend(ModalApps):
     """Detached runs on Modal: launch, deploy, sweeps, state, logs, stop, doctor checks."""
-
-    def apps(self) -> list[dict[str, Any]]:
-        """`modal app list --json`, normalised to app_id / description / state / created_at."""
-        rows = json.loads(self._cli("app", "list", "--json") or "[]")
-        return [
-            {
-                "app_id": cli_field(r, "app_id"),
-                "description": cli_field(r, "description", "name"),
-                "state": str(cli_field(r, "state") or "").lower(),
-                "created_at": cli_field(r, "created_at"),
-                "stopped_at": cli_field(r, "stopped_at"),
-                "tasks": cli_field(r, "tasks"),
-            }
-            for r in rows
-        ]
-
-    def _app(self, run: str, app_id: str | None = None) -> dict[str, Any] | None:
-        rows = [
-            a
-            for a in self.apps()
-            if (app_id and a["app_id"] == app_id) or (not app_id and a["description"] == run)
-        ]
-        return rows[0] if rows else None
-
-    def find_run(self, run: str) -> RunHandle | None:
-        row = self._app(run)
-        return RunHandle(self.name, run, {"app_id": row["app_id"]}) if row else None
 
     def _load_declarations(self, decl: dict[str, Any]) -> Any:
         script = find_script(decl.get("code_dir"))
@@ -118,25 +88,34 @@ class ModalBackend(ModalVolumes):
             }
 
         ids = self._call(spawn, f"spawning {spec.run} from the deployed app {app_name}")
-        row = self._app(app_name)
-        return RunHandle(self.name, spec.run, {**ids, "app_id": row["app_id"] if row else None})
+        deployed = next((a for a in self.apps() if a.description == app_name and a.active), None)
+        return RunHandle(
+            self.name, spec.run, {**ids, "app_id": deployed.app_id if deployed else None}
+        )
 
-    def launch(self, spec: LaunchSpec) -> RunHandle:
+    def launch(self, spec: LaunchSpec, *, on_spawn: Callable[[], None] = lambda: None) -> RunHandle:
         """Start a detached app named after the run, spawn run_spec, return at once.
         With `spec.deployed_app`, spawn from that deployed app instead (no image build).
 
-        While Modal is unreachable *before the app exists*, the launch is retried (bounded by
+        Before anything is created, a live run of the same name anywhere is refused. The app
+        carries the run's identity in its tags; `on_spawn` is called just before the spawn
+        (the launcher holds SIGINT/SIGTERM from there until the run is recorded). While Modal
+        is unreachable *before the app exists*, the launch is retried (bounded by
         TRAINWARD_MODAL_RETRY_S, default 60 s): nothing can have started, so a retry cannot
         double-launch. A failure after the app exists is reported, never retried."""
         self._require_token()
         if spec.deployed_app:
+            on_spawn()
             return self._spawn_deployed(spec, spec.deployed_app)
         bound = float(os.environ.get("TRAINWARD_MODAL_RETRY_S", "60"))
         return with_backoff(
-            lambda: self._launch_once(spec),
+            lambda: self._launch_once(spec, on_spawn),
             retry_on=RemoteUnavailable,
             bound_s=bound,
-            retryable=lambda err: bool(getattr(err, "details", {}).get("before_app")),
+            retryable=lambda err: (
+                bool(getattr(err, "details", {}).get("before_app"))
+                and not isinstance(err, AuthError)
+            ),
             on_retry=lambda err, delay: print(
                 f"[trainward] launching {spec.run}: Modal unavailable; retrying in {delay:.0f} s",
                 file=sys.stderr,
@@ -144,43 +123,54 @@ class ModalBackend(ModalVolumes):
             ),
         )
 
-    def _launch_once(self, spec: LaunchSpec) -> RunHandle:
+    def _launch_once(self, spec: LaunchSpec, on_spawn: Callable[[], None]) -> RunHandle:
         try:
-            row = self._app(spec.run)
+            self.refuse_active(spec.run)
         except RemoteUnavailable as err:
             err.details["before_app"] = True
             raise
-        if row and row["state"] in ACTIVE_APP_STATES:
-            raise RunExists(
-                f"a Modal app named '{spec.run}' is already {row['state']} ({row['app_id']})",
-                hint=f"pick another --run-name, or check it: trainward status {spec.run}",
-            )
         decl = declaration_of(spec, experiment_name=spec.worker_spec.experiment["name"])
         module = self._load_declarations(decl)
+        info = spec.worker_spec.run_info
+        tags = {
+            TAG_RUN: spec.run,
+            TAG_HASH: (info.config_hash or "")[:16],
+            TAG_LAUNCH: info.launch_token or "",
+        }
         ids: dict[str, Any] = {"app_name": spec.run}
         try:
             with module.app.run(detach=True, name=spec.run):
                 ids["app_id"] = module.app.app_id
+                module.app.set_tags(tags)
+                self.first_claimant(spec.run, ids["app_id"])
+                on_spawn()
                 call = module.run_spec.spawn(spec.worker_spec.to_json())
                 ids["function_call_id"] = call.object_id
                 ids["dashboard_url"] = module.app.get_dashboard_url()
-        except TrainwardError:
-            raise
-        except Exception as err:
-            translated = self._translate(err, f"launching {spec.run}")
-            if isinstance(translated, TrainwardError):
-                translated.details["before_app"] = not (
-                    ids.get("app_id") or getattr(module.app, "app_id", None)
-                )
-                if "app_id" in ids and "function_call_id" not in ids:
-                    translated.hint = (
-                        f"the app {ids['app_id']} was created but the spawn failed; "
-                        f"check it with `trainward status {spec.run}` before launching again"
-                    )
-            raise translated from None
-        if "function_call_id" not in ids:
-            raise TrainwardError(f"the launch of {spec.run} was interrupted before the run started")
+        except BaseException as err:
+            self._unwind(spec.run, ids, err)
+            raise self._launch_error(spec.run, ids, module, err) from None
         return RunHandle(self.name, spec.run, ids)
+
+    def _unwind(self, run: str, ids: dict[str, Any], err: BaseException) -> None:
+        """A launch that failed after its app existed but before its spawn leaves no app behind."""
+        if ids.get("app_id") and "function_call_id" not in ids:
+            try:
+                self.stop_app(ids["app_id"])
+            except TrainwardError:
+                pass  # Modal stops an app whose client is gone; the error below says what failed
+
+    def _launch_error(
+        self, run: str, ids: dict[str, Any], module: Any, err: BaseException
+    ) -> BaseException:
+        if isinstance(err, (TrainwardError, KeyboardInterrupt, SystemExit)):
+            return err
+        translated = self._translate(err, f"launching {run}")
+        if isinstance(translated, TrainwardError):
+            translated.details["before_app"] = not (
+                ids.get("app_id") or getattr(module.app, "app_id", None)
+            )
+        return translated
 
     def launch_sweep(self, plan: SweepPlan) -> dict[str, Any]:
         """One detached app named after the sweep; its controller spawns every member and
@@ -218,59 +208,86 @@ class ModalBackend(ModalVolumes):
         return ids
 
     def state(self, handle: RunHandle) -> ComputeState:
-        row = self._app(handle.run, handle.ids.get("app_id"))
-        app_state = row["state"] if row else "unknown"
-        detail = {
-            "app_id": handle.ids.get("app_id"),
-            "app_state": app_state,
-            "dashboard_url": handle.ids.get("dashboard_url"),
-            "function_call_id": handle.ids.get("function_call_id"),
-        }
+        """The run's state from its function call (followed through continuations) and its app.
+        A handle without a call id (a record from before the spawn was recorded) is completed
+        from Modal itself: the app's calls."""
+        apps = {a.app_id: a for a in self.apps()}
+        app = apps.get(handle.ids.get("app_id") or "")
         fc_id = handle.ids.get("function_call_id")
+        if app is not None and not fc_id:
+            fc_id = next(iter(self.with_calls(app).calls), None)
+        detail = {
+            "app_id": app.app_id if app else handle.ids.get("app_id"),
+            "app_state": app.state if app else "unknown",
+            "dashboard_url": handle.ids.get("dashboard_url"),
+            "function_call_id": fc_id,
+        }
         if not fc_id:
-            state = (
-                "running"
-                if app_state in ACTIVE_APP_STATES
-                else "stopped"
-                if app_state == "stopped"
-                else "unknown"
-            )
-            return ComputeState(state, detail=detail)
+            return self._state_without_call(app, detail)
         fc_id, outcome = live_call(fc_id, self._call_outcome)
         detail["function_call_id"] = fc_id
         state = outcome["state"]
-        if state == "running" and app_state == "stopped":
+        if state == "running" and app is not None and app.state == "stopped":
             state = "stopped"
         return ComputeState(
             state,
             exit_code=outcome.get("exit_code"),
             reason=outcome.get("reason"),
             detail=detail,
-            started_at=epoch_of(row, "created_at"),
-            ended_at=epoch_of(row, "stopped_at"),
+            started_at=app.created_at if app else None,
+            ended_at=app.stopped_at if app else None,
+        )
+
+    @staticmethod
+    def _state_without_call(app: App | None, detail: dict[str, Any]) -> ComputeState:
+        if app is None:
+            return ComputeState(
+                "unknown", reason="no Modal app of this run was found", detail=detail
+            )
+        if app.active:
+            return ComputeState(
+                "pending", reason="the app exists; nothing is spawned yet", detail=detail
+            )
+        return ComputeState(
+            "lost",
+            reason=f"the app {app.app_id} is {app.state} and never ran this run",
+            detail=detail,
         )
 
     def _call_outcome(self, fc_id: str) -> dict[str, Any]:
         return self._call(lambda: call_outcome(fc_id), f"reading call {fc_id}")
 
-    def logs(self, handle: RunHandle, *, tail: int = 100) -> str:
-        """`modal app logs APP_ID` fetches and exits (modal >= 1.4); we keep the last `tail` lines."""
+    def logs(self, handle: RunHandle, *, tail: int = 100, query: LogQuery | None = None) -> str:
+        """`modal app logs APP --tail N` (fetches and exits; never `-f`), with the same filters;
+        a run on a deployed app shares it with other runs, so only its own call's lines."""
         app_id = handle.ids.get("app_id")
         if not app_id:
             return ""
-        lines = self._cli("app", "logs", app_id, timeout=max(self.timeout, 30)).splitlines()
+        q = query or LogQuery()
+        args = ["app", "logs", app_id, "--tail", str(tail)]
+        if q.since is not None:
+            args += ["--since", time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(q.since))]
+        if q.search:
+            args += ["--search", q.search]
+        if q.source:
+            args += ["--source", q.source]
+        if q.timestamps:
+            args.append("--timestamps")
+        if handle.ids.get("deployed_app") and handle.ids.get("function_call_id"):
+            args += ["--function-call", handle.ids["function_call_id"]]
+        lines = self._cli(*args, timeout=max(self.timeout, 30)).splitlines()
         return "\n".join(lines[-tail:])
 
     def stop(self, handle: RunHandle) -> None:
         """Stop the run's own app; a run spawned from a deployed app shares it, so only its call
-        (and that call's continuation) is cancelled."""
+        (and that call's continuation) is cancelled. Stopping a stopped app changes nothing."""
         if handle.ids.get("deployed_app"):
             self._cancel_call(handle.ids["function_call_id"])
             return
         app_id = handle.ids.get("app_id") or (self.find_run(handle.run) or handle).ids.get("app_id")
         if not app_id:
             raise NotFound(f"no Modal app found for run '{handle.run}'")
-        self._cli("app", "stop", "--yes", app_id)
+        self.stop_app(app_id)
 
     def _cancel_call(self, fc_id: str) -> None:
         import modal
@@ -318,7 +335,17 @@ class ModalBackend(ModalVolumes):
                 )
             )
         except TrainwardError as err:
-            out.append(Check("modal:reachable", False, err.message, err.hint or TOKEN_FIX, code=5))
+            retry = isinstance(err, RemoteUnavailable) and not isinstance(err, AuthError)
+            out.append(
+                Check(
+                    "modal:reachable",
+                    False,
+                    err.message,
+                    err.hint or TOKEN_FIX,
+                    code=5,
+                    retryable=retry,
+                )
+            )
             return out
         if volume:
             ok = self.volume_exists(volume)

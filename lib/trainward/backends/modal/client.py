@@ -6,13 +6,23 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from trainward.backends.modal.support import TOKEN_FIX
 from trainward.errors import AuthError, NotFound, RemoteUnavailable, TrainwardError
 
 T = TypeVar("T")
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_modal() -> None:
+    """Import the modal SDK once, under a lock: status reads compute and ledger from two threads,
+    and two threads importing modal at once can meet a partly initialised module."""
+    with _IMPORT_LOCK:
+        import modal  # noqa: F401
 
 
 class ModalClient:
@@ -32,6 +42,7 @@ class ModalClient:
     def token_present() -> bool:
         if os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET"):
             return True
+        import_modal()
         from modal.config import config
 
         return bool(config.get("token_id") and config.get("token_secret"))
@@ -43,6 +54,7 @@ class ModalClient:
     def _call(self, fn: Callable[[], T], what: str, timeout: float | None = None) -> T:
         """Run one client call with a deadline, translating the client's errors to ours."""
         self._require_token()
+        import_modal()
         box: dict[str, Any] = {}
 
         def target() -> None:
@@ -62,6 +74,19 @@ class ModalClient:
         if "error" in box:
             raise self._translate(box["error"], what) from None
         return box["value"]  # type: ignore[no-any-return,unused-ignore]
+
+    def _rpc(self, fn: Callable[[Any, Any], Awaitable[T]], what: str) -> T:
+        """One control-plane RPC the SDK has no public wrapper for (listing apps, an app's
+        tags and calls), run on the client's own event loop and bounded like `_call`.
+        `fn(client, api_pb2)` awaits `client._stub.<Rpc>(request)`, as modal's CLI does."""
+        from modal._utils.async_utils import synchronizer
+        from modal.client import _Client
+        from modal_proto import api_pb2
+
+        async def run() -> T:
+            return await fn(await _Client.from_env(), api_pb2)
+
+        return self._call(synchronizer.create_blocking(run), what)
 
     @staticmethod
     def _translate(err: BaseException, what: str) -> BaseException:

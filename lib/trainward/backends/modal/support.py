@@ -12,15 +12,6 @@ from trainward.backends.base import LaunchSpec
 from trainward.config.values import GPU_TYPES, parse_duration
 from trainward.errors import UsageError
 
-ACTIVE_APP_STATES = (
-    "running",
-    "deployed",
-    "detached",
-    "ephemeral",
-    "initializing",
-    "deploying",
-    "detached_disconnected",
-)
 APP_ID_RE = re.compile(r"ap-[A-Za-z0-9]{22}")
 TOKEN_FIX = "modal token new   (or export MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)"
 
@@ -145,20 +136,35 @@ def call_outcome(fc_id: str) -> dict[str, Any]:
         return {"state": "running"}
     except mx.RemoteError as err:  # "App ... was stopped", "Function call ... was cancelled"
         stopped = any(word in str(err).lower() for word in ("was stopped", "was cancelled"))
-        return {"state": "stopped" if stopped else "failed", "reason": str(err)}
+        return {"state": "stopped" if stopped else "failed", "reason": readable(err)}
     except mx.InputCancellation as err:
-        return {"state": "stopped", "reason": f"cancelled: {err}"}
+        return {"state": "stopped", "reason": f"cancelled: {readable(err)}"}
     except (mx.ConnectionError, mx.AuthError, mx.NotFoundError):
         raise
     except Exception as err:  # the function's own exception, re-raised by the client
-        return {"state": "failed", "reason": f"{type(err).__name__}: {err}"}
-    if isinstance(result, dict) and result.get("status") == "failed":
+        return {"state": "failed", "reason": readable(err)}
+    if isinstance(result, dict) and result.get("status") in ("failed", "stopped", "timed-out"):
         return {
-            "state": "failed",
+            "state": "failed" if result["status"] == "failed" else result["status"],
             "reason": result.get("reason"),
             "exit_code": result.get("exit_code"),
         }
     return {"state": "finished", **(result if isinstance(result, dict) else {})}
+
+
+def readable(err: BaseException) -> str:
+    """The remote exception's own message, one line: never the client's deserialisation error
+    or a traceback. (An exception class the client cannot import arrives as a message that
+    says so, with the original text after it.)"""
+    text = str(err).strip()
+    if "Could not deserialize remote exception" in text:
+        text = text.split("remote traceback:", 1)[-1]
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
+    last = next((ln for ln in reversed(lines) if not ln.startswith(("Traceback", "File "))), "")
+    return (
+        re.sub(r"^[A-Za-z_][\w.]*(Error|Exception|Failed): ", "", last.strip())
+        or type(err).__name__
+    )
 
 
 def live_call(
