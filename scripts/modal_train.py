@@ -189,23 +189,51 @@ def train(
     return _run(worker_spec(req, plan).to_json())
 
 
+def run_member(spec: dict[str, Any]) -> dict[str, Any]:
+    """A sweep member sized differently from `run_spec` (one function per distinct size)."""
+    return _run(spec)
+
+
+# A sweep whose members differ in gpu, cpu, memory or timeout declares one function per size;
+# its controller spawns each member on the function of its size (`resources_key`).
+MEMBER_FUNCTIONS: dict[str, Any] = {
+    key: app.function(
+        **{
+            **TRAIN_OPTIONS,
+            "gpu": size["gpu"],
+            "cpu": size["cpu"],
+            "memory": size["memory"],
+            "timeout": size["timeout"],
+            "retries": modal.Retries(
+                max_retries=size["retries"], initial_delay=5.0, backoff_coefficient=2.0
+            ),
+        },
+        name=f"run_member_{key}",
+    )(run_member)
+    for key, size in DECL.get("member_functions", {}).items()
+}
+
+
 @app.function(
     image=image,
     volumes={MOUNT: volume},
     cpu=DECL["validate_cpu"],
-    memory=DECL["memory"],
+    memory=DECL.get("validate_memory", DECL["memory"]),
     timeout=DECL["timeout"],
-    retries=1,
+    retries=0,  # the sweep's controller retries a failed job (validation.retries), then names it
+    single_use_containers=True,
 )
 def validate(job: dict[str, Any]) -> dict[str, Any]:
-    """A sweep's validation worker: evaluate checkpoints on held-out games (see trainward.sweep)."""
+    """A sweep's validation job, one container each: a slice of your validation program, or
+    checkpoints scored on held-out games (see trainward.sweep.validate)."""
+    from trainward.core.sweep_contracts import ValidationJob
     from trainward.sweep.validate import run_job
 
     volume.reload()
     project = str(container_path(REMOTE_ROOT))
-    if project not in sys.path:  # a user's evaluate/match function lives in the project
+    if project not in sys.path:  # a user's validation program lives in the project
         sys.path.insert(0, project)
-    return run_job(job, container_path(MOUNT))
+    return run_job(ValidationJob.from_json(job), container_path(MOUNT), code_dir=project)
 
 
 @app.function(
@@ -218,16 +246,24 @@ def validate(job: dict[str, Any]) -> dict[str, Any]:
     single_use_containers=True,
 )
 def sweep_controller(plan: dict[str, Any]) -> dict[str, Any]:
-    """A sweep's controller: spawns the members and validation jobs from this one app, merges."""
+    """A sweep's controller: spawns the members and validation jobs from this one app, merges.
+    Deploying into your repo happens on your machine: `trainward sweep deploy NAME`."""
     from trainward.backends.modal import ModalExecutor
+    from trainward.core.sweep_contracts import SweepPlan
     from trainward.sweep.controller import Controller
 
     volume.reload()
+    executor = ModalExecutor(run_spec, validate, MEMBER_FUNCTIONS)
     ctl = Controller(
-        plan, container_path(MOUNT), ModalExecutor(run_spec, validate), commit=volume.commit
+        SweepPlan.from_json(plan), container_path(MOUNT), executor, commit=volume.commit
     )
-    state = ctl.run()
-    return {"phase": state["phase"], "winner": state["winner"]}
+    try:
+        state = ctl.run()
+    except Exception as err:  # recorded where status shows it; Modal then retries the controller
+        ctl.state.phase, ctl.state.error = "failed", f"{type(err).__name__}: {err}"
+        ctl.save()
+        raise
+    return {"phase": state.phase, "winner": state.winner}
 
 
 # Off by default (`trainward deploy --web` turns it on); Modal's proxy auth is always required.

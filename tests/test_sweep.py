@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from trainward.config.experiment import load_experiment
-from trainward.sweep.spec import load_sweep, run_timeout
-from trainward.sweep.validate import merge, render
+from trainward.sweep.results import merge, render
+from trainward.sweep.spec import load_sweep
 
 from tests.conftest import REPO, tw, wait_for, write_experiment
 
@@ -46,9 +47,15 @@ deploy: {{to: weights, name: champ}}
     )
 
 
-def wait_sweep(name: str, timeout: float = 120) -> dict[str, Any]:
-    return wait_for(lambda: (d := tw("status", name, "--json").json())["state"] in ("done", "failed") and d,
-                    timeout, interval=0.3, what=f"sweep {name}")  # fmt: skip
+def wait_sweep(name: str, timeout: float = 120, plan_id: str | None = None) -> dict[str, Any]:
+    """Until the sweep has ended (the start with `plan_id`, when given, not an earlier one)."""
+
+    def ended() -> dict[str, Any] | None:
+        doc: dict[str, Any] = tw("status", name, "--json").json()
+        mine = plan_id is None or doc["plan_id"] == plan_id
+        return doc if mine and doc["state"] in ("done", "failed") else None
+
+    return wait_for(ended, timeout, interval=0.3, what=f"sweep {name}")
 
 
 def test_sweep_runs_validates_merges_and_deploys_on_local(project: Path) -> None:
@@ -115,20 +122,6 @@ def test_budget_refusal_exits_3_with_the_numbers_without_credentials(project: Pa
     assert ok.code == 0 and ok.json()["budget"]["over"] == []
 
 
-def test_budget_derives_per_run_timeouts(project: Path) -> None:
-    cfg = write_experiment(
-        project / "e.yaml",
-        "name: e\nbackend: modal\nresources: {gpu: H100:1, timeout: 4h, retries: 1}\n",
-    )
-    exp = load_experiment(cfg)
-    # $10 left for 4 runs: $2.50 each, over 2 attempts, at ~$4.05/h: about 18.5 minutes an attempt
-    t = run_timeout(exp, remaining_usd=10.0, remaining_gpu_h=None, unfinished=4)
-    assert t is not None and 1000 < t < 1200
-    assert run_timeout(exp, remaining_usd=None, remaining_gpu_h=None, unfinished=4) is None
-    assert run_timeout(exp, remaining_usd=0.01, remaining_gpu_h=None, unfinished=4) == 0
-    assert run_timeout(exp, remaining_usd=None, remaining_gpu_h=1.0, unfinished=2) == 900
-
-
 def test_grid_expansion_single_and_errors(project: Path) -> None:
     ticker_sweep(project)
     cfg = write_experiment(
@@ -171,12 +164,18 @@ def test_merge_round_robin_and_held_out() -> None:
         {r["run"]: r for r in rr["leaderboard"]}["a"],
         {r["run"]: r for r in rr["leaderboard"]}["b"],
     )
-    assert (a["wins"], a["ties"], a["losses"]) == (2, 1, 1) and (
-        b["wins"],
-        b["ties"],
-        b["losses"],
-    ) == (1, 1, 2)
-    assert rr["matrix"]["a"]["b"] + rr["matrix"]["b"]["a"] == pytest.approx(1.0)
+    assert (a["wins"], a["draws"], a["losses"]) == (2, 1, 1)
+    assert (b["wins"], b["draws"], b["losses"]) == (1, 1, 2)
+    assert rr["matrix"]["a"]["b"]["win_rate"] + rr["matrix"]["b"]["a"]["win_rate"] == pytest.approx(
+        1.0
+    )
+    assert rr["matrix"]["a"]["b"] == {
+        "wins": 2,
+        "losses": 1,
+        "draws": 1,
+        "games": 4,
+        "win_rate": 0.625,
+    }
     assert rr["winner"] == "a" and "| vs |" in render(rr, "s")
     lo = merge(results, ["a", "b"], mode="round-robin", metric="loss", better="min", games=[0, 1])
     assert lo["winner"] == "b"
@@ -184,10 +183,12 @@ def test_merge_round_robin_and_held_out() -> None:
     assert [r["run"] for r in ho["leaderboard"]] == ["a", "b"] and ho["matchups"] == 0
 
 
+@pytest.mark.slow
 def test_smoke_sweep_with_the_world_model_round_robin_and_deploy(tmp_path: Path) -> None:
     """The issue's must-show: three CPU smoke configs, round-robin validation, winner deployed."""
     sweep_file = REPO / "experiments" / "sweep-smoke.yaml"
-    res = tw("sweep", str(sweep_file), "--set", f"deploy.to={tmp_path / 'weights'}", "--json")
+    res = tw("sweep", str(sweep_file), "--set", f"deploy.to={tmp_path / 'weights'}",
+             "--set", f"results_to={tmp_path / 'results'}", "--json")  # fmt: skip
     assert res.code == 0, res.stderr
     doc = wait_sweep("sweep-smoke", timeout=420)
     assert doc["state"] == "done", doc
@@ -197,3 +198,113 @@ def test_smoke_sweep_with_the_world_model_round_robin_and_deploy(tmp_path: Path)
     meta = json.loads((tmp_path / "weights" / "world-model.json").read_text())
     assert meta["run"] == doc["winner"] == lb[0]["run"]
     assert (tmp_path / "weights" / "world-model.pt").stat().st_size == meta["size"]
+    assert (tmp_path / "results" / "sweep-smoke" / "summary.txt").exists()
+
+
+# -- your own validation program: slices, retries, failures ---------------------------------------
+
+
+def slice_sweep(project: Path, name: str = "ssw", extra: str = "") -> Path:
+    ticker_sweep(project, name=name)
+    return write_experiment(
+        project / "experiments" / f"{name}.yaml",
+        f"""name: {name}
+base: tick.yaml
+parallel: 3
+configs:
+  - {{name: weak, set: {{params.skill: 0.1}}}}
+  - {{name: strong, set: {{params.skill: 0.9}}, args: [--ignored-by-the-ticker]}}
+  - {{name: mid, set: {{params.skill: 0.5}}}}
+validation:
+  mode: round-robin
+  command: python -m tests.helpers.slices
+  matchups: [m1, m2]
+  chunk: 1
+  games: 3
+  workers: 2
+{extra}
+""",
+    )
+
+
+def test_a_failing_slice_is_retried_once_then_named_and_the_others_are_kept(
+    project: Path, tmp_path: Path
+) -> None:
+    cfg = slice_sweep(project)
+    env = {
+        "SLICE_CRASH": "weak-strong-1-ba",
+        "SLICE_FLAKY": "strong-mid-0-ab",
+        "SLICE_MARKERS": str(tmp_path / "markers"),
+        "TRAINWARD_SWEEP_POLL_S": "0.3",
+    }
+    res = tw("sweep", str(cfg), "--no-deploy", "--json", env=env)
+    assert res.code == 0, res.stderr
+    doc = wait_sweep("ssw")
+    v = doc["validation"]
+    assert doc["state"] == "done" and v["total"] == 3 * 2 * 2  # pairs x matchups x directions
+    assert (v["done"], v["failed"]) == (11, 1) and v["complete"] is False
+    (failed,) = v["failed_jobs"]
+    assert failed["job_id"] == "slice-weak-strong-1-ba" and failed["attempts"] == 2
+    assert "exited with 1" in failed["error"] and "crashing on purpose" in failed["error"]
+    home = Path(os.environ["TRAINWARD_HOME"])
+    state = json.loads((home / "volumes/trainward/sweeps/ssw/state.json").read_text())
+    flaky = state["validation"]["jobs"]["slice-strong-mid-0-ab"]
+    assert flaky["state"] == "done" and flaky["attempts"] == 2  # crashed once, retried, kept
+    lb = {r["run"]: r for r in v["leaderboard"]}
+    assert doc["winner"] == "ssw-strong" and lb["ssw-mid"]["wins"] == 3 * 2 * 2  # beat weak 12-0
+    assert lb["ssw-strong"]["games"] == 3 * 2 * 2 * 2 - 3  # one slice (3 games) is missing
+    assert doc["validation"]["matrix"]["ssw-strong"]["ssw-weak"]["wins"] == 9
+    text = tw("status", "ssw").stdout
+    assert "failed slice-weak-strong-1-ba after 2 attempts" in text and "1 failed" in text
+    assert (project / "sweeps" / "ssw" / "results.json").exists()  # results kept locally
+
+
+def test_slice_timeout_kills_the_program(project: Path) -> None:
+    cfg = slice_sweep(project, name="slow", extra="  timeout: 1\n  retries: 0\n")
+    text = cfg.read_text().replace("python -m tests.helpers.slices", "sleep 30")
+    cfg.write_text(text.replace("matchups: [m1, m2]", "matchups: [m1]"))
+    res = tw("sweep", str(cfg), "--no-deploy", "--json", env={"TRAINWARD_SWEEP_POLL_S": "0.3"})
+    assert res.code == 0, res.stderr
+    doc = wait_sweep("slow")
+    v = doc["validation"]
+    assert (v["total"], v["done"], v["failed"]) == (6, 0, 6)  # 3 pairs x 2 directions, no retry
+    assert all("timeout" in f["error"] for f in v["failed_jobs"]), v["failed_jobs"]
+
+
+def test_two_concurrent_starts_of_one_sweep_exactly_one_wins(project: Path) -> None:
+    cfg = ticker_sweep(project, name="race")
+    cfg.write_text(cfg.read_text().replace("mode: round-robin", "mode: none"))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "trainward", "sweep", str(cfg), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for _ in range(2)
+    ]
+    outs = [(p.wait(timeout=120), p.communicate()) for p in procs]
+    assert sorted(code for code, _ in outs) == [0, 2], outs
+    loser = next(err for code, (_, err) in outs if code == 2)
+    assert "sweep 'race'" in loser and ("started before" in loser or "being started" in loser)
+    lines = [
+        json.loads(x)
+        for x in (Path(os.environ["TRAINWARD_HOME"]) / "sweeps.jsonl").read_text().splitlines()
+    ]
+    assert [r["state"] for r in lines] == ["starting", "started"]
+    wait_sweep("race")
+
+
+def test_a_sweep_name_is_refused_again_but_validate_only_may_rerun(project: Path) -> None:
+    cfg = slice_sweep(project, name="again")
+    assert tw("sweep", str(cfg), "--mode", "train-only", "--json").code == 0
+    assert wait_sweep("again")["state"] == "done"
+    res = tw("sweep", str(cfg), "--json")
+    assert res.code == 2 and "already exist" in res.stderr and "validate-only" in res.stderr
+    res = tw("sweep", str(cfg), "--mode", "validate-only", "--json")
+    assert res.code == 0, res.stderr
+    doc = wait_sweep("again", plan_id=res.json()["plan_id"])
+    assert doc["mode"] == "validate-only"
+    assert doc["validation"]["done"] == 12
+    assert doc["winner"] == "again-strong"

@@ -3,6 +3,7 @@
     TrainwardError                 exit 1  something failed that we did not expect
     ├── IntegrityError             exit 1  a checksum, size or file-format check failed
     ├── RunFailed                  exit 1  the run itself ended in failure
+    │   └── ValidationFailed       exit 1  a sweep's validation slice failed (crashed, bad result, timed out)
     ├── UsageError                 exit 2  bad arguments or configuration
     │   ├── ConfigError            exit 2  an experiment or sweep file is malformed
     │   └── ConfigMismatch         exit 2  resume with a config that differs from the checkpoint's
@@ -93,6 +94,12 @@ class CommandFailed(RunFailed):
         tail = f"; last output: {last_output}" if last_output else ""
         super().__init__(f"{program} exited with {code}{tail}")
         self.code = code
+
+
+class ValidationFailed(RunFailed):
+    """A sweep's validation job failed: its program crashed, timed out or wrote no valid result."""
+
+    kind = "validation-failed"
 
 
 class UsageError(TrainwardError):

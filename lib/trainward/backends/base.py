@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from trainward.config.experiment import Secret
 from trainward.core.contracts import ResourcePlan, SecretRef, WorkerSpec
+from trainward.core.sweep_contracts import SweepPlan
 
 # progress(bytes_done, bytes_total); bytes_total may be 0 when unknown.
 Progress = Callable[[int, int], None]
@@ -207,6 +208,15 @@ class Backend(ReadOnlyBackend, VolumeWriter, Protocol):
         ...
 
     def stop(self, handle: RunHandle) -> None: ...
+
+
+@runtime_checkable
+class SweepBackend(Protocol):
+    """Optional: a backend that can start a sweep's controller where the sweep's runs run
+    (a detached local process; a CPU function in the sweep's one Modal app). Returns the
+    controller's ids. `trainward sweep` refuses a backend without it."""
+
+    def launch_sweep(self, plan: SweepPlan) -> dict[str, Any]: ...
 
 
 READ_VERBS = frozenset(

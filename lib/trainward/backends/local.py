@@ -5,6 +5,7 @@
                                     proc.json     written by the supervisor itself: pid, start
                                     exit.json     written when it ends: exit code, state
                                     output.log    stdout and stderr of every attempt
+    $TRAINWARD_HOME/local/sweeps/<sweep>/         a sweep's controller: plan.json, output.log
 
 `launch` starts `trainward.backends.supervisor` in its own session with stdin closed and
 output to the log, so it survives the launcher and the launcher's terminal. The supervisor
@@ -42,6 +43,7 @@ from trainward.core import paths
 from trainward.core.contracts import Document, WorkerSpec
 from trainward.core.fileio import atomic_write
 from trainward.core.proc import pid_alive, same_process
+from trainward.core.sweep_contracts import SweepPlan
 from trainward.errors import NotFound, RunExists, UsageError
 
 CHUNK = 1 << 20
@@ -271,6 +273,17 @@ class LocalBackend:
             pdir / "output.log",
         )
         return RunHandle(self.name, spec.run, {"pid": pid, "proc_dir": str(pdir)})
+
+    def launch_sweep(self, plan: SweepPlan) -> dict[str, Any]:
+        """The sweep's controller, detached like a run's supervisor (trainward.sweep.local)."""
+        pdir = self.home / "local" / "sweeps" / plan.sweep
+        pdir.mkdir(parents=True, exist_ok=True)
+        plan_file = pdir / "plan.json"
+        atomic_write(plan_file, json.dumps(plan.to_json(), indent=2).encode())
+        self.ensure_volume(plan.volume)
+        env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+        argv = [sys.executable, "-m", "trainward.sweep.local", str(plan_file)]
+        return {"pid": spawn_detached(argv, env, pdir / "output.log"), "proc_dir": str(pdir)}
 
     def settle_launch(self, run: str, token: str | None) -> RunHandle | None:
         """A dead launcher's run: there when its spec was written and its supervisor started

@@ -208,60 +208,117 @@ def render_runs(statuses: list[RunStatus]) -> str:
 
 
 def render_sweep(doc: dict[str, Any]) -> str:
-    """`status SWEEP`: the members, the validation progress and the leaderboard."""
+    """`status SWEEP`: members, validation progress and failures, leaderboard, matrix, cost."""
     v = doc["validation"]
     lines = [f"## Sweep {doc['sweep']}: {doc['state'].upper()} ({doc['backend']})", ""]
     if doc.get("error"):
         lines += [f"> {doc['error']}", ""]
+    lines += [f"- {e}" for e in doc.get("errors") or []] + ([""] if doc.get("errors") else [])
     rows = [
         [
             r["run"],
             r.get("verdict", "-"),
             f"{(r.get('progress') or {}).get('pct') or 0:.0f}%",
-            num(((r.get("validation") or [{}])[-1]).get("val_loss/total")),
+            money(r.get("cost_usd")),
             r.get("reason") or "",
         ]
         for r in doc["runs"]
     ]
-    lines += _table(["run", "verdict", "progress", "val loss", "note"], rows)
+    lines += _table(["run", "verdict", "progress", "cost", "note"], rows)
     lines += [
         "",
-        f"**Validation:** {v['mode']} · {v['done']}/{v['total']} jobs · {v['games']} held-out games",
+        f"**Validation:** {v['mode']} · {v['done']}/{v['total']} jobs"
+        + (f" · {v['failed']} failed" if v.get("failed") else "")
+        + f" · {v['games']} games",
     ]
-    b = doc.get("budget") or {}
+    lines += [
+        f"- failed {f['job_id']} after {f['attempts']} attempts: {f['error']}"
+        for f in v.get("failed_jobs") or []
+    ]
+    lines += _sweep_board(v) + _sweep_cost(doc)
+    if doc.get("winner") or doc.get("deployed"):
+        lines += ["", _sweep_deployed(doc)]
+    if doc.get("saved_to"):
+        lines.append(f"**Results:** {doc['saved_to']}")
+    return "\n".join(lines)
+
+
+def _sweep_board(v: dict[str, Any]) -> list[str]:
+    if not v.get("leaderboard"):
+        return []
+    lb = [
+        [
+            str(r["rank"]),
+            r["run"],
+            num(r.get("points")),
+            num(r.get("wins")),
+            num(r.get("draws", r.get("ties"))),
+            num(r.get("losses")),
+            num(r.get("win_rate"), pct=True),
+            num(r.get("mean")),
+        ]
+        for r in v["leaderboard"]
+    ]
+    lines = ["", "### Leaderboard", ""]
+    lines += _table(["rank", "run", "points", "W", "D", "L", "win rate", "mean"], lb)
+    runs = [r["run"] for r in v["leaderboard"]]
+    matrix = v.get("matrix") or {}
+    if matrix:
+        lines += ["", "### Matrix (row vs column: win rate, W-D-L)", ""]
+        lines += _table(
+            ["vs", *runs], [[a, *(_matrix_cell(matrix, a, b) for b in runs)] for a in runs]
+        )
+    return lines
+
+
+def _matrix_cell(matrix: dict[str, Any], a: str, b: str) -> str:
+    if a == b:
+        return "-"
+    cell = (matrix.get(a) or {}).get(b)
+    if not isinstance(cell, dict):  # a bare win rate (results written by older versions)
+        return num(cell, pct=True)
+    return (
+        f"{num(cell.get('win_rate'), pct=True)} ({cell['wins']}-{cell['draws']}-{cell['losses']})"
+    )
+
+
+def _sweep_cost(doc: dict[str, Any]) -> list[str]:
+    cost, b = doc.get("cost"), doc.get("budget") or {}
+    lines = []
+    if cost:
+        n = len(cost["jobs"])
+        lines.append(
+            f"**Cost:** {money(cost['total_usd'])} over {n} jobs (training "
+            f"{money(cost['training_usd'])}, validation {money(cost['validation_usd'])})"
+        )
     if b.get("max_cost_usd") is not None or b.get("max_gpu_hours") is not None:
         lines.append(
             f"**Budget:** spent {money(b.get('spent_usd'))} of {money(b.get('max_cost_usd'))}; "
             f"{b.get('spent_gpu_hours', 0):.2f} of {b.get('max_gpu_hours') or '-'} GPU-h"
         )
-    if v.get("leaderboard"):
-        lb = [
-            [
-                str(r["rank"]),
-                r["run"],
-                num(r.get("points")),
-                num(r.get("win_rate"), pct=True),
-                num(r.get("mean")),
-            ]
-            for r in v["leaderboard"]
-        ]
-        lines += [
-            "",
-            "### Leaderboard",
-            "",
-            *_table(["rank", "run", "points", "win rate", "mean"], lb),
-        ]
-    if doc.get("winner"):
-        deployed = doc.get("deployed") or {}
-        lines += [
-            "",
-            f"**Winner:** {doc['winner']}"
-            + (
-                f" → {deployed['path']}"
-                if deployed.get("path")
-                else f" (bring it home: trainward sweep deploy {doc['sweep']})"
-            ),
-        ]
+    return ["", *lines] if lines else []
+
+
+def _sweep_deployed(doc: dict[str, Any]) -> str:
+    deployed = doc.get("deployed") or {}
+    if deployed.get("files"):
+        files = ", ".join(f["path"] for f in deployed["files"])
+        return f"**Deployed:** {len(deployed['files'])} files: {files}"
+    if deployed.get("path"):
+        return f"**Winner:** {doc['winner']} → {deployed['path']}"
+    return f"**Winner:** {doc.get('winner') or '-'} (bring it home: trainward sweep deploy {doc['sweep']})"
+
+
+def render_sweep_deploy(doc: dict[str, Any]) -> str:
+    """`sweep deploy NAME`: what was written where."""
+    lines = [f"Sweep {doc['sweep']} brought home: results in {doc['saved_to']}"]
+    for f in doc.get("files") or []:
+        lines.append(
+            f"  {f['member']}: {f['artifact']} -> {f['path']} (sha256 {f['sha256'][:12]}…)"
+        )
+    if doc.get("path"):
+        lines.append(f"  winner {doc['run']} -> {doc['path']} (sha256 {doc['sha256'][:12]}…)")
+    lines += [f"  skipped {s}" for s in doc.get("skipped") or []]
     return "\n".join(lines)
 
 

@@ -153,7 +153,7 @@ def launch(
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False),
-    help="Also draw loss and validation curves to this PNG.",
+    help="Also draw a PNG: a run's loss and validation curves, or a sweep's matrix and leaderboard.",
 )
 @click.option(
     "--wandb-timeout",
@@ -186,7 +186,8 @@ def status(
     Exits 5 when neither the run's compute nor its ledger could be read (the verdict is then
     `unknown`, and the notes say what failed)."""
     from trainward.runs.status import status_many, status_wandb
-    from trainward.sweep.launch import find_sweep, sweep_status
+    from trainward.sweep.status import sweep_status
+    from trainward.sweep.store import find as find_sweep
 
     tracker = LazyWandbReader(timeout=wandb_timeout)
     if wandb_path:
@@ -197,7 +198,11 @@ def status(
             {"runs": [r.to_dict() for r in rows]}, as_json, lambda: render.render_runs(rows)
         )
     elif Registry().get(run) is None and not volume and (sw := find_sweep(run)):
-        doc = sweep_status(run, get_reader(sw["backend"]), Registry())
+        doc = sweep_status(run, get_reader(sw.backend), Registry())
+        if plot and doc["validation"]["leaderboard"]:
+            from trainward.sweep.plot import plot_results
+
+            doc["plot"] = plot_results(doc["validation"], run, Path(plot))
         return emit(doc, as_json, lambda: render.render_sweep(doc))
     else:
         name = backend or (backend_of(run) if not volume else "local")

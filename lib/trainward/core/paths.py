@@ -6,14 +6,17 @@
         deployments.jsonl                  deployed Modal apps (runs/deploy.py)
         volumes/<volume>/                  local volumes (backends/local.py)
         local/runs/<run>/                  a local run's supervisor files
-        local/sweeps/<sweep>/              a local sweep controller's files
+        local/sweeps/<sweep>/              a local sweep controller's files (plan, log, jobs/)
         cache/, locks/                     hash cache, push locks
 
     <volume>/runs/<run>/                   a run's ledger (runs/ledger.py)
         run.json status.json metrics.jsonl events.jsonl checkpoints/
     <volume>/sweeps/<sweep>/               a sweep's state (sweep/controller.py)
-        state.json results.json summary.md jobs/<job>.json
+        plan.json state.json results.json summary.md jobs/<job>.json
     <volume>/datasets/<dataset>/           the default data path
+
+    <project>/<results_to>/<sweep>/        a sweep's results brought home (sweep/deploy.py)
+        results.json summary.txt sweep.yaml plan.json
 
 Volume paths are posix strings relative to the volume root; local paths are `Path`s.
 """
@@ -44,6 +47,11 @@ def registry_file() -> Path:
 
 def sweeps_file() -> Path:
     return home() / "sweeps.jsonl"
+
+
+def sweeps_lock_file() -> Path:
+    """Held while a sweep name is claimed (two starts of one sweep: exactly one wins)."""
+    return home() / "sweeps.lock"
 
 
 def deployments_file() -> Path:

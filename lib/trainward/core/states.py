@@ -5,6 +5,10 @@ Ledger (the run's own record):     pending -> running -> finished | failed | pre
                                    stopped | timed-out       (preempted -> running on retry)
 Compute (what the backend says):   pending, running, finished, failed, stopped, lost, unknown
 Verdict (what status concludes):   see trainward.runs.verdict
+Sweep (sweeps.jsonl):              starting -> started | not-started
+Sweep controller (state.json):     training -> validating -> done | failed
+Sweep member:                      pending -> launched -> finished | failed | stopped | skipped
+Validation job (one slice):        pending -> running -> done | failed  (running -> pending: a retry)
 
 How a run's process (the worker; a command entrypoint too) ends, on every backend:
 
@@ -58,6 +62,14 @@ TERMINAL_VERDICTS: tuple[Verdict, ...] = (
     "not-launched",
     "zombie",
 )
+
+SweepMode = Literal["full", "train-only", "validate-only"]
+SweepRecordState = Literal["starting", "started", "not-started"]
+SweepPhase = Literal["starting", "training", "validating", "done", "failed"]
+MemberState = Literal["pending", "launched", "finished", "failed", "stopped", "skipped"]
+TERMINAL_MEMBER: tuple[MemberState, ...] = ("finished", "failed", "stopped", "skipped")
+JobState = Literal["pending", "running", "done", "failed"]
+ValidationMode = Literal["round-robin", "held-out", "none"]
 
 EXIT_FINISHED = 0
 EXIT_FAILED = 1
@@ -113,8 +125,14 @@ __all__ = [
     "EXIT_STOPPED",
     "EXIT_TIMED_OUT",
     "Exit",
+    "JobState",
     "LedgerState",
+    "MemberState",
     "RegistryState",
+    "SweepMode",
+    "SweepPhase",
+    "SweepRecordState",
+    "ValidationMode",
     "Verdict",
     "exit_meaning",
 ]

@@ -1,56 +1,80 @@
-"""The sweep controller's executor on the local backend, and deploying the winner's weights.
+"""The sweep controller on the local backend: its executor, and its process.
 
-Members are launched through `launch.launch` (so each is an ordinary registered run with a
-detached supervisor); validation jobs run in a bounded process pool; the controller itself
-is a detached local process (`python -m trainward.sweep.controller PLAN.json`).
+Members are launched through `runs.launch.launch` (each an ordinary registered run with a
+detached supervisor). Each validation job runs in its own process
+(`python -m trainward.sweep.validate JOB RESULT VOLUME`, in its own process group), so a job
+that crashes takes nothing else with it and one that runs past its timeout is killed with
+everything it started. The controller itself is a detached process started by
+`LocalBackend.launch_sweep`:
+
+    python -m trainward.sweep.local PLAN.json
 """
 
 from __future__ import annotations
 
 import json
-import time
-from concurrent.futures import Future, ProcessPoolExecutor
+import os
+import signal
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from trainward.backends.base import ReadOnly, ReadOnlyBackend
+from trainward.backends.base import ReadOnly
 from trainward.backends.local import LocalBackend
 from trainward.config.experiment import experiment_from_dict
-from trainward.core.fileio import sha256_file
+from trainward.core import paths
+from trainward.core.contracts import JsonObject
+from trainward.core.sweep_contracts import MemberPlan, SweepPlan, ValidationJob
+from trainward.errors import ValidationFailed
 from trainward.runs.launch import LaunchRequest, launch
-from trainward.runs.pull import pull_checkpoint
 from trainward.runs.registry import Registry
 from trainward.runs.status import StatusReader
+from trainward.sweep.controller import Controller
+from trainward.sweep.deploy import bring_home, deploy_sweep
 from trainward.sweep.spec import overrides_of
-from trainward.sweep.validate import run_job
 
 VERDICT_TO_STATE = {
     "finished": "finished",
     "failed": "failed",
     "stopped": "stopped",
+    "timed-out": "failed",
     "zombie": "failed",
     "not-launched": "failed",
 }
+TAIL_LINES = 15
+
+
+@dataclass
+class LocalJob:
+    job: ValidationJob
+    proc: subprocess.Popen[bytes]
+    result: Path
+    log: Path
+    out: IO[bytes]
 
 
 class LocalExecutor:
-    def __init__(self, plan: dict[str, Any], backend: LocalBackend) -> None:
+    grace_s = 0.0
+
+    def __init__(self, plan: SweepPlan, backend: LocalBackend) -> None:
         self.plan = plan
         self.backend = backend
-        self.volume_root = backend.volume_root(plan["volume"])
-        self.pool: ProcessPoolExecutor | None = None
+        self.volume_root = backend.volume_root(plan.volume)
+        self.jobs_dir = paths.local_sweeps_dir() / plan.sweep / "jobs"
 
-    def launch(self, run: str, member: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:
-        exp = experiment_from_dict(
-            member["experiment"], file=member["config_path"], root=member["root"]
-        )
+    def launch(self, run: str, member: MemberPlan, timeout_s: int | None) -> dict[str, Any]:
+        exp = experiment_from_dict(member.experiment, file=member.config_path, root=member.root)
         req = LaunchRequest(
             exp,
-            member["config_path"],
-            overrides_of(member["overrides"]),
+            member.config_path,
+            overrides_of(member.overrides),
             run_name=run,
-            sweep=self.plan["sweep"],
+            sweep=self.plan.sweep,
             timeout_s=timeout_s,
+            args=member.args,
         )
         return dict(launch(req, self.backend, Registry()).record.ids)
 
@@ -58,49 +82,79 @@ class LocalExecutor:
         verdict = StatusReader(Registry(), ReadOnly(self.backend)).read(run).verdict
         return VERDICT_TO_STATE.get(verdict, "running")
 
-    def submit(self, job: dict[str, Any]) -> Future[dict[str, Any]]:
-        if self.pool is None:
-            self.pool = ProcessPoolExecutor(max_workers=self.plan["validation"]["workers"])
-        return self.pool.submit(run_job, job, self.volume_root)
+    def submit(self, job: ValidationJob) -> LocalJob:
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        base = self.jobs_dir / job.job_id
+        spec, result, log = (base.with_suffix(s) for s in (".job.json", ".result.json", ".log"))
+        spec.write_text(json.dumps(job.to_json()))
+        result.unlink(missing_ok=True)
+        out = open(log, "wb")  # noqa: SIM115 - closed when the job ends
+        argv = [sys.executable, "-m", "trainward.sweep.validate", str(spec), str(result)]
+        proc = subprocess.Popen(
+            [*argv, str(self.volume_root)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return LocalJob(job, proc, result, log, out)
 
-    def poll(self, handle: Future[dict[str, Any]]) -> dict[str, Any] | None:
-        return handle.result() if handle.done() else None
+    def poll(self, handle: LocalJob) -> JsonObject | None:
+        code = handle.proc.poll()
+        if code is None:
+            return None
+        handle.out.close()
+        if code != 0:
+            raise ValidationFailed(
+                f"validation job {handle.job.job_id} exited with {code}: {_tail(handle.log)}",
+                hint=f"its output: {handle.log}",
+            )
+        doc: JsonObject = json.loads(handle.result.read_text())
+        return doc
 
-
-def deploy_winner(
-    reader: ReadOnlyBackend, plan: dict[str, Any], results: dict[str, Any], to: Path | None = None
-) -> dict[str, Any]:
-    """Copy the winner's best (else latest) checkpoint, verified, to `<to>/<name>.pt` plus metadata."""
-    winner = results["winner"]
-    dest_dir = Path(to or plan["deploy"]["to"])
-    name = plan["deploy"]["name"] or plan["sweep"]
-    last_err: Exception | None = None
-    for which in ("best", "latest"):
+    def cancel(self, handle: LocalJob) -> None:
         try:
-            pulled = pull_checkpoint(reader, plan["volume"], winner, which, dest_dir / f"{name}.pt")
-            break
-        except Exception as err:  # no 'best': fall back to 'latest'
-            last_err = err
-    else:
-        raise last_err  # type: ignore[misc]
-    row: dict[str, Any] = next((r for r in results["leaderboard"] if r["run"] == winner), {})
-    meta = {
-        "sweep": plan["sweep"],
-        "run": winner,
-        "which": which,
-        "config_hash": plan["members"][winner]["config_hash"],
-        "metric": results["metric"],
-        "value": row.get("mean"),
-        "points": row.get("points"),
-        "sha256": sha256_file(Path(pulled["path"])),
-        "size": pulled["size"],
-        "step": pulled.get("step"),
-        "deployed_at": time.time(),
-        "path": pulled["path"],
-    }
-    (dest_dir / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return meta
+            os.killpg(handle.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended meanwhile
+            pass
+        handle.proc.wait()
+        handle.out.close()
 
 
-def deploy_locally(plan: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
-    return deploy_winner(ReadOnly(LocalBackend()), plan, results)
+def _tail(log: Path) -> str:
+    lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+    return " | ".join(lines[-TAIL_LINES:]) or "(no output)"
+
+
+def finish_locally(backend: LocalBackend) -> Any:
+    """What the local controller does at the end: the results folder, then the deploy."""
+
+    def finish(ctl: Controller, merged: JsonObject) -> None:
+        ctl.state.saved_to = bring_home(ctl.plan, merged)
+        if not ctl.plan.no_deploy:
+            ctl.state.deployed = deploy_sweep(ReadOnly(backend), ctl.plan, ctl.state, merged)
+
+    return finish
+
+
+def main() -> None:
+    """The local controller: python -m trainward.sweep.local PLAN.json (started detached)."""
+    plan = SweepPlan.from_json(json.loads(Path(sys.argv[1]).read_text()))
+    backend = LocalBackend()
+    ctl = Controller(plan, backend.volume_root(plan.volume), LocalExecutor(plan, backend))
+    print(f"[trainward] sweep {plan.sweep} controller started (pid {os.getpid()})", flush=True)
+    try:
+        state = ctl.run(finish=finish_locally(backend))
+    except Exception as err:
+        traceback.print_exc()
+        ctl.state.phase, ctl.state.error = "failed", f"{type(err).__name__}: {err}"
+        ctl.save()
+        sys.exit(1)
+    print(f"[trainward] sweep {plan.sweep} done; winner {state.winner}", flush=True)
+
+
+__all__ = ["LocalExecutor", "finish_locally", "main"]
+
+
+if __name__ == "__main__":
+    main()

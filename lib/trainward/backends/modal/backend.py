@@ -36,6 +36,7 @@ from trainward.backends.modal.support import (
 )
 from trainward.config.experiment import Secret
 from trainward.core.retry import with_backoff
+from trainward.core.sweep_contracts import SweepPlan
 from trainward.errors import AuthError, NotFound, RemoteUnavailable, TrainwardError
 
 
@@ -171,26 +172,39 @@ class ModalBackend(ModalApps):
             )
         return translated
 
-    def launch_sweep(self, plan: dict[str, Any]) -> dict[str, Any]:
+    def launch_sweep(self, plan: SweepPlan) -> dict[str, Any]:
         """One detached app named after the sweep; its controller spawns every member and
-        validation job from inside it (never one client per config)."""
+        validation job from inside it (never one client per config). Members whose resources
+        differ get one function per distinct size (`member_functions` in the declaration)."""
         self._require_token()
-        first = next(iter(plan["members"].values()))
+        members = list(plan.members.values())
+        first = members[0]
         decl = declaration_for(
-            first["experiment"],
-            code_dir=first["worker_spec"]["code_dir"],
-            timeout_s=max(m["timeout_s"] for m in plan["members"].values()),
+            first.experiment,
+            code_dir=(first.worker_spec and first.worker_spec.code_dir)
+            or plan.validation.code_dir
+            or ".",
+            timeout_s=max(m.timeout_s for m in members),
         )
+        sizes = {
+            m.resources_key: m.experiment["resources"] | {"timeout": m.timeout_s} for m in members
+        }
+        if len(sizes) > 1:
+            decl["member_functions"] = {
+                k: {f: r[f] for f in ("gpu", "cpu", "memory", "timeout", "retries")}
+                for k, r in sizes.items()
+            }
+        decl["validate_cpu"], decl["validate_memory"] = plan.validation.cpu, plan.validation.memory
         module = self._load_declarations(decl)
         ids: dict[str, Any] = {}
         try:
-            with module.app.run(detach=True, name=plan["sweep"]):
+            with module.app.run(detach=True, name=plan.sweep):
                 ids["app_id"] = module.app.app_id
-                ids["function_call_id"] = module.sweep_controller.spawn(plan).object_id
+                ids["function_call_id"] = module.sweep_controller.spawn(plan.to_json()).object_id
         except TrainwardError:
             raise
         except Exception as err:
-            raise self._translate(err, f"starting sweep {plan['sweep']}") from None
+            raise self._translate(err, f"starting sweep {plan.sweep}") from None
         return ids
 
     def state(self, handle: RunHandle) -> ComputeState:

@@ -1,0 +1,1 @@
+"""Skirmish and its weight tuner: the acceptance example of a sweep of your own code."""
