@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "files": ("files", "files"),
     "schema": ("schema", "schema"),
     "mcp": ("mcp", "mcp"),
+    "watch": ("watch", "watch"),
 }
 
 

@@ -20,7 +20,7 @@ import typing
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from trainward.config import values
-from trainward.config.experiment import Experiment, Secret
+from trainward.config.experiment import _ENV_RE, Experiment, Secret, env_name
 from trainward.core.plugins import trainer_plugin
 
 NAME = {"type": "string", "pattern": values._NAME_RE.pattern}
@@ -42,6 +42,7 @@ CHECKS: dict[Any, dict[str, Any]] = {
         "description": "TYPE[:COUNT], TYPE one of " + ", ".join(values.GPU_TYPES),
     },
     values.parse_duration: DURATION,
+    env_name: {"pattern": _ENV_RE.pattern},
 }
 ENTRYPOINT = {
     "description": "builtin, package.module:function, or {command: ...}",

@@ -59,6 +59,18 @@ TERMINAL_VERDICTS: tuple[Verdict, ...] = (
     "zombie",
 )
 
+#: What an alert can be sent for (`alerts.on` in an experiment; trainward.runs.alerts): a
+#: run's end (failed and preempted only once no retry follows) and a live run gone quiet.
+AlertEvent = Literal["finished", "failed", "preempted", "stopped", "timed-out", "stale"]
+ALERT_EVENTS: tuple[AlertEvent, ...] = (
+    "finished",
+    "failed",
+    "preempted",
+    "stopped",
+    "timed-out",
+    "stale",
+)
+
 EXIT_FINISHED = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -105,6 +117,7 @@ def exit_meaning(code: int | None, *, stop_requested: bool = False) -> Exit:
 
 
 __all__ = [
+    "ALERT_EVENTS",
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_FINISHED",
@@ -112,6 +125,7 @@ __all__ = [
     "EXIT_RETRY",
     "EXIT_STOPPED",
     "EXIT_TIMED_OUT",
+    "AlertEvent",
     "Exit",
     "LedgerState",
     "RegistryState",
