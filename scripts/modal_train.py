@@ -76,6 +76,9 @@ def container_path(path: str) -> Path:
 
 
 DECL = load_declaration()
+# The deployed app's scheduled stale-run check, in seconds (`trainward deploy` sets it for an
+# experiment with alerts; baked into the image below, so containers declare the same).
+DECL.setdefault("watch", int(os.environ.get("TRAINWARD_MODAL_WATCH_S") or 0) or None)
 
 # The run's environment (experiment `environment:`) decides the image: see
 # trainward.backends.modal.image (launch --dry-run shows the same steps).
@@ -264,6 +267,28 @@ def sweep_controller(plan: dict[str, Any]) -> dict[str, Any]:
         ctl.save()
         raise
     return {"phase": state.phase, "winner": state.winner}
+
+
+# Alerts for runs that went quiet while the laptop is closed (trainward.runs.watch).
+WATCH_SCHEDULE = modal.Period(seconds=DECL["watch"]) if DECL.get("watch") else None
+
+if WATCH_SCHEDULE is not None:
+
+    @app.function(
+        image=image,
+        volumes={MOUNT: volume},
+        secrets=secrets,
+        cpu=0.25,
+        memory=512,
+        timeout=300,
+        schedule=WATCH_SCHEDULE,
+    )
+    def watch_runs() -> dict[str, Any]:
+        """Send the stale-run alerts of the runs on this app's volume, at most once each."""
+        from trainward.runs.watch import watch_volume
+
+        volume.reload()
+        return watch_volume(container_path(MOUNT), commit=volume.commit)
 
 
 # Off by default (`trainward deploy --web` turns it on); Modal's proxy auth is always required.

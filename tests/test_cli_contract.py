@@ -12,7 +12,7 @@ from trainward.cli import COMMANDS, cli
 
 from tests.conftest import REPO, tw, tw_proc
 
-HEAVY = ("torch", "modal", "wandb", "numpy", "matplotlib")
+HEAVY = ("torch", "modal", "wandb", "numpy", "matplotlib", "mcp", "pydantic")
 
 
 def _walk(group: click.Group, ctx: click.Context, prefix: str = ""):
@@ -89,6 +89,39 @@ def test_json_error_document_on_stdout() -> None:
     doc = json.loads(res.stdout)
     assert res.code == 4 and doc["error"]["exit_code"] == 4 and doc["error"]["hint"]
     assert res.stderr.startswith("error: unknown run 'ghost'")
+
+
+def test_click_usage_errors_print_the_json_error_document() -> None:
+    res = tw("launch", "experiments/smoke-cpu.yaml", "--epochs", "0", "--json")
+    doc = json.loads(res.stdout)
+    assert res.code == 2 and doc["error"]["type"] == "usage" and doc["error"]["exit_code"] == 2
+    assert (
+        "--epochs" in doc["error"]["message"] and doc["error"]["hint"] == "trainward launch --help"
+    )
+    assert "Usage: trainward launch" in res.stderr
+    assert json.loads(tw("no-such-command", "--json").stdout)["error"]["exit_code"] == 2
+    res = tw("launch", "experiments/smoke-cpu.yaml", "--epochs", "0")
+    assert res.code == 2 and res.stdout == ""  # without --json, stdout stays empty
+
+
+def test_doctor_lists_home_once() -> None:
+    for backend in ("local", "modal"):
+        doc = json.loads(tw("doctor", "--backend", backend, "--json").stdout)
+        assert [c["name"] for c in doc["checks"]].count("home") == 1, backend
+
+
+def test_install_hints_do_not_assume_a_source_checkout(tmp_path: Path) -> None:
+    from trainward.core import extras
+
+    assert "-e '.[plot]'" in extras.install_hint("plot")  # this is a checkout
+    site = tmp_path / "site-packages" / "trainward" / "core"
+    site.mkdir(parents=True)
+    (site / "extras.py").write_text(Path(extras.__file__).read_text())
+    code = "import extras; print(extras.install_hint('plot')); print(extras.install_hint())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=site, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines() == ["pip install 'trainward[plot]'", "pip install trainward"]
 
 
 def test_version() -> None:

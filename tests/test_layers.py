@@ -6,8 +6,9 @@
     3  data                         datasets in, results out
     4  runs                         launch, ledger, status, pull, stop (policy)
     5  sweep                        many runs
-    6  integrations                 skills and hooks for assistants
-    7  cli, __main__                the command line
+    6  api                          the Python API and the documents the CLI and MCP share
+    7  integrations                 skills, hooks and the MCP server for assistants
+    8  cli, __main__                the command line
     plug-in: train                  may import layers 0-4; nothing imports it by name
 
 Every import counts: module level, inside functions, and under TYPE_CHECKING.
@@ -32,9 +33,10 @@ LAYERS: dict[str, int] = {
     "data": 3,
     "runs": 4,
     "sweep": 5,
-    "integrations": 6,
-    "cli": 7,
-    "__main__": 7,
+    "api": 6,
+    "integrations": 7,
+    "cli": 8,
+    "__main__": 8,
     "train": 5,  # a plug-in: above runs (it receives a RunContext), below nothing
 }
 # Areas of one layer that may import each other: the foundation, and the command line.

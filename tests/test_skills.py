@@ -30,6 +30,7 @@ from trainward.integrations.skills import (
     source_dir,
     split_frontmatter,
 )
+from trainward.integrations.stamps import digest, stamp, unstamp
 
 from tests.conftest import REPO, tw
 
@@ -213,7 +214,10 @@ def test_install_into_a_project_then_the_hook_denies_modal_run(tmp_path: Path) -
     for target in (".claude/skills", ".agents/skills"):
         for name in NAMES:
             copied = tmp_path / target / name / SKILL_FILE
-            assert copied.read_bytes() == (SKILLS / name / SKILL_FILE).read_bytes()
+            text, stamp = unstamp(copied.read_text())
+            assert text == (SKILLS / name / SKILL_FILE).read_text()
+            assert stamp is not None and stamp["trainward-version"] == __version__
+            assert check_skill(copied.parent) == []  # the stamp is spec metadata
     assert {f["action"] for f in doc["files"]} == {"created"}
     settings = settings_of(tmp_path)
     (group,) = settings["hooks"]["PreToolUse"]
@@ -354,12 +358,75 @@ def test_list_says_what_is_current(tmp_path: Path) -> None:
     (tmp_path / ".agents" / "skills" / "gpu-train" / SKILL_FILE).write_text("edited\n")
     doc = tw("skills", "list", "--project", str(tmp_path), "--json").json()
     states = {s["name"]: s["installed"]["project"] for s in doc["skills"]}
-    assert states == {**dict.fromkeys(NAMES, "current"), "gpu-train": "outdated"}
+    assert states == {**dict.fromkeys(NAMES, "current"), "gpu-train": "customised"}
     assert doc["hook"]["project"] is True
-    again = install("--project", str(tmp_path))
-    assert [f["path"] for f in again["files"] if f["action"] != "unchanged"] == [
-        ".agents/skills/gpu-train/SKILL.md"
-    ]
+
+
+def shipped_text(name: str) -> str:
+    return (SKILLS / name / SKILL_FILE).read_text()
+
+
+def test_install_keeps_a_customised_skill_unless_forced(tmp_path: Path) -> None:
+    install("--project", str(tmp_path))
+    edited = tmp_path / ".claude" / "skills" / "gpu-train" / SKILL_FILE
+    edited.write_text(
+        edited.read_text().replace("detached", "DETACHED")
+    )  # stamp kept, text changed
+    doc = install("--project", str(tmp_path))
+    assert doc["kept"] == [".claude/skills/gpu-train"] and not doc["changed"]
+    assert "DETACHED" in edited.read_text()
+    res = tw("skills", "install", "--project", str(tmp_path))
+    assert "Kept your changes to .claude/skills/gpu-train (--force replaces them)" in res.stdout
+    forced = install("--project", str(tmp_path), "--force")
+    assert forced["kept"] == [] and forced["changed"]
+    assert unstamp(edited.read_text())[0] == shipped_text("gpu-train")
+
+
+def test_install_updates_what_it_installed_before(tmp_path: Path) -> None:
+    old = shipped_text("check-training").replace("read-only", "read only")  # an older release
+    older = stamp(old, "0.0.9", digest({SKILL_FILE: old.encode()}))
+    by_hand = shipped_text("stop-training") + "\nMy own rule.\n"
+    for target, name, text in (
+        (".claude/skills", "check-training", older),  # stamped by an older trainward
+        (".agents/skills", "pull-results", shipped_text("pull-results")),  # from before stamps
+        (".agents/skills", "stop-training", by_hand),  # unstamped, and changed by hand
+    ):
+        (tmp_path / target / name).mkdir(parents=True)
+        (tmp_path / target / name / SKILL_FILE).write_text(text)
+    doc = tw("skills", "list", "--project", str(tmp_path), "--json").json()
+    states = {s["name"]: s["installed"]["project"] for s in doc["skills"]}
+    assert states["check-training"] == "missing" and states["stop-training"] == "missing"
+    doc = install("--project", str(tmp_path))
+    actions = {f["path"]: f["action"] for f in doc["files"]}
+    assert actions[".claude/skills/check-training/SKILL.md"] == "updated"
+    assert actions[".agents/skills/pull-results/SKILL.md"] == "updated"
+    assert actions[".agents/skills/stop-training/SKILL.md"] == "kept"
+    assert doc["kept"] == [".agents/skills/stop-training"]
+    updated = (tmp_path / ".claude/skills/check-training" / SKILL_FILE).read_text()
+    assert unstamp(updated) == (
+        shipped_text("check-training"),
+        {"trainward-version": __version__, "trainward-digest": digest_of("check-training")},
+    )
+    states = {
+        s["name"]: s["installed"]["project"]
+        for s in tw("skills", "list", "--project", str(tmp_path), "--json").json()["skills"]
+    }
+    assert states == {**dict.fromkeys(NAMES, "current"), "stop-training": "customised"}
+
+
+def digest_of(name: str) -> str:
+    files = {
+        p.relative_to(SKILLS / name).as_posix(): p.read_bytes()
+        for p in (SKILLS / name).rglob("*")
+        if p.is_file()
+    }
+    return digest(files)
+
+
+def test_shipped_skills_carry_no_metadata_the_stamp_would_clash_with() -> None:
+    for name in NAMES:
+        meta, _ = split_frontmatter(shipped_text(name), name)
+        assert "metadata" not in meta, name
 
 
 def test_reading_skills_refuses_a_missing_or_invalid_pack(tmp_path: Path) -> None:

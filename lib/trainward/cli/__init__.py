@@ -36,6 +36,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "sweep"),
     "skills": ("skills", "skills"),
     "files": ("files", "files"),
+    "schema": ("schema", "schema"),
+    "mcp": ("mcp", "mcp"),
+    "watch": ("watch", "watch"),
 }
 
 
@@ -76,6 +79,20 @@ def _report(err: TrainwardError) -> int:
     return err.exit_code
 
 
+def _wants_json(argv: list[str] | None) -> bool:
+    """Whether the command line asked for --json (before any `--`, which ends our options).
+    Click's own usage errors happen while parsing, before a command's --json is read."""
+    args = sys.argv[1:] if argv is None else argv
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def usage_error_doc(ex: click.ClickException, code: int) -> dict[str, Any]:
+    """Click's usage error in the shape of `TrainwardError.to_dict()`."""
+    ctx = getattr(ex, "ctx", None)
+    hint = f"{ctx.command_path} --help" if ctx is not None else "trainward --help"
+    return {"type": "usage", "message": ex.format_message(), "exit_code": code, "hint": hint}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and translate every failure to a documented exit code."""
     debug = os.environ.get("TRAINWARD_DEBUG") == "1"
@@ -92,8 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as ex:
         code = ex.exit_code
     except click.ClickException as ex:
-        ex.show()
         code = ex.exit_code if ex.exit_code != 1 else EXIT_USAGE
+        if _wants_json(argv):
+            click.echo(json.dumps({"error": usage_error_doc(ex, code)}, indent=2))
+        ex.show()
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         code = 130

@@ -41,15 +41,21 @@ def deploy(
     exp, _ = load_with_overrides(config, epochs, max_games, sets, "modal")
     name = app or deploy_lib.default_app(exp)
     decl = declaration_for(exp.to_dict(), code_dir=str(exp.code_path), app=name, web=web)
+    watch_s = deploy_lib.watch_seconds(exp)
     if dry_run:
         return emit(
-            {"dry_run": True, "app": name, "declaration": decl},
+            {"dry_run": True, "app": name, "declaration": decl, "watch_s": watch_s},
             as_json,
-            f"would deploy {name}: {decl}",
+            f"would deploy {name}: {decl}; stale-run check every {watch_s or '-'} s",
         )
     note(f"deploying {name} (image build on first deploy can take minutes)")
-    result = ModalBackend().deploy(exp.to_dict(), code_dir=str(exp.code_path), app=name, web=web)
-    rec = deploy_lib.record(result, experiment=exp.name, git_sha=git_sha(exp.root))
+    with deploy_lib.watch_declared(exp):
+        result = ModalBackend().deploy(
+            exp.to_dict(), code_dir=str(exp.code_path), app=name, web=web
+        )
+    rec = deploy_lib.record(
+        {**result, "watch_s": watch_s}, experiment=exp.name, git_sha=git_sha(exp.root)
+    )
     emit(
         rec,
         as_json,

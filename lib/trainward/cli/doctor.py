@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from trainward.backends import BACKENDS, get_reader
+from trainward.api import documents
+from trainward.backends import BACKENDS
 from trainward.cli._common import emit, json_option
 from trainward.runs import doctor as doctor_lib
 
@@ -25,7 +26,7 @@ def doctor(backend: str | None, config: str | None, as_json: bool) -> None:
     Exits 0 when all is well, else with the most serious failing check's code
     (2 setup, 5 remote unavailable or unauthenticated). Never prints a secret's value.
     """
-    result = doctor_lib.run_doctor(backend, config, get_reader)
+    result = documents.doctor_document(backend, config)
     emit(result, as_json, lambda: doctor_lib.render(result))
     if not result["ok"]:
         raise click.exceptions.Exit(result["exit_code"])

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
-from trainward.backends import BACKENDS, get_backend, get_reader
-from trainward.backends.base import LogQuery
+from trainward import api
+from trainward.api import documents
+from trainward.backends import BACKENDS, get_reader
 from trainward.cli import render
 from trainward.cli._common import emit, json_option, note
 from trainward.cli.progress import ProgressBar
 from trainward.config.experiment import load_experiment
 from trainward.config.overrides import Overrides
-from trainward.runs.launch import LaunchRequest, plan_launch
-from trainward.runs.launch import launch as launch_run
-from trainward.runs.pull import pull_checkpoint, pull_folder
 from trainward.runs.registry import Registry
-from trainward.runs.status import StatusReader, require_readable
-from trainward.runs.waiting import check_waited, wait_for
-from trainward.tracking import LazyWandbReader
+from trainward.runs.status import require_readable
+from trainward.runs.waiting import check_waited
 
 
 def experiment_options(f: Any) -> Any:
@@ -60,15 +56,6 @@ def load_with_overrides(
         epochs=epochs, max_games=max_games, sets=sets + ((f"backend={backend}",) if backend else ())
     )
     return load_experiment(config, overrides), overrides
-
-
-def status_reader(backend: str, stale_after: float | None = None) -> StatusReader:
-    """The reader `wait` polls with: no W&B calls (the ledger answers; each poll stays cheap)."""
-    return StatusReader(Registry(), get_reader(backend), stale_after=stale_after)
-
-
-def backend_of(run: str) -> str:
-    return Registry().resolve(run).backend
 
 
 @click.command()
@@ -112,22 +99,26 @@ def launch(
     The run survives this process and its terminal. With --dry-run, nothing is touched and,
     on Modal, no remote call is made (no credentials needed).
     """
-    exp, overrides = load_with_overrides(config, epochs, max_games, sets, backend)
-    req = LaunchRequest(
-        exp,
-        config,
-        overrides,
+    opts: dict[str, Any] = dict(
+        epochs=epochs,
+        max_games=max_games,
+        overrides=sets,
+        backend=backend,
         run_name=run_name,
         resume=resume,
-        deployed_app=(app or f"trainward-{exp.name}") if deployed else None,
+        deployed=deployed,
+        app=app,
         args=args,
     )
     if dry_run:
-        reader = get_reader("local") if exp.backend == "local" else None
-        plan = plan_launch(req, Registry(), reader)
-        doc = {"dry_run": True, **plan.to_json()}
-        return emit(doc, as_json, lambda: render.render_plan(plan, dry_run=True))
-    launched = launch_run(req, get_backend(exp.backend), Registry(), note=note)
+        plan = api.plan(config, **opts)
+        return emit(
+            documents.plan_document(plan),
+            as_json,
+            lambda: render.render_plan(plan, dry_run=True),
+        )
+    launched = api.launch(config, note=note, **opts).launched
+    assert launched is not None
     emit(launched.to_json(), as_json, lambda: render.render_plan(launched.plan, dry_run=False))
 
 
@@ -181,41 +172,39 @@ def status(
     remote_timeout: float,
     as_json: bool,
 ) -> None:
-    """Read-only status of RUN (a name, `latest`, or `all`): verdict, progress, metrics, ETA, cost.
+    """Read-only status of RUN (a name, `latest`, `all`, or a sweep's name): verdict, progress,
+    metrics, ETA, cost.
 
     Exits 5 when neither the run's compute nor its ledger could be read (the verdict is then
     `unknown`, and the notes say what failed)."""
-    from trainward.runs.status import status_many, status_wandb
-    from trainward.sweep.status import sweep_status
-    from trainward.sweep.store import find as find_sweep
-
-    tracker = LazyWandbReader(timeout=wandb_timeout)
-    if wandb_path:
-        s = status_wandb(wandb_path, tracker, stale_after=stale_after or 600.0)
-    elif run == "all":
-        rows = status_many(Registry(), get_reader, stale_after=stale_after)
-        return emit(
-            {"runs": [r.to_dict() for r in rows]}, as_json, lambda: render.render_runs(rows)
-        )
-    elif Registry().get(run) is None and not volume and (sw := find_sweep(run)):
-        doc = sweep_status(run, get_reader(sw.backend), Registry())
-        if plot and doc["validation"]["leaderboard"]:
+    report = documents.status_report(
+        run,
+        wandb=wandb_path,
+        volume=volume,
+        backend=backend,
+        stale_after=stale_after,
+        wandb_timeout=wandb_timeout,
+        remote_timeout=remote_timeout,
+    )
+    s = report.run
+    if s is None:
+        if plot and report.kind == "sweep" and report.doc["validation"]["leaderboard"]:
             from trainward.sweep.plot import plot_results
 
-            doc["plot"] = plot_results(doc["validation"], run, Path(plot))
-        return emit(doc, as_json, lambda: render.render_sweep(doc))
-    else:
-        name = backend or (backend_of(run) if not volume else "local")
-        reader = get_reader(name, timeout=remote_timeout)
-        s = StatusReader(Registry(), reader, tracker=tracker, stale_after=stale_after).read(
-            run, volume=volume
-        )
+            report.doc["plot"] = plot_results(report.doc["validation"], run, Path(plot))
+        return emit(report.doc, as_json, lambda: _render_report(report))
     if plot:
         from trainward.runs.plot import plot_run
 
         s.links["plot"] = plot_run(s, get_reader(s.backend or "local"), Path(plot))
     emit(s.to_dict(), as_json, lambda: render.render_status(s))
     require_readable(s)
+
+
+def _render_report(report: documents.StatusReport) -> str:
+    if report.kind == "all":
+        return render.render_runs(list(report.rows))
+    return render.render_sweep(report.doc)
 
 
 @click.command()
@@ -229,34 +218,17 @@ def status(
 @json_option
 def runs(limit: int, as_json: bool) -> None:
     """List launched runs from the registry (newest last). Cheap: reads no ledgers."""
-    recs = Registry().records()[-limit:]
-    rows = [
-        {
-            k: getattr(r, k)
-            for k in (
-                "run",
-                "backend",
-                "state",
-                "experiment",
-                "volume",
-                "launched_at",
-                "gpu",
-                "sweep",
-                "reason",
-            )
-        }
-        for r in recs
-    ]
-    emit(
-        {"runs": rows},
-        as_json,
-        lambda: (
-            "\n".join(
-                f"{r['run']:40} {r['backend']:6} {r['state']:13} {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['launched_at'] or 0))}"
-                for r in rows
-            )
-            or "No runs yet."
-        ),
+    doc = documents.runs_document(limit)
+    emit(doc, as_json, lambda: render_run_rows(doc["runs"]))
+
+
+def render_run_rows(rows: list[dict[str, Any]]) -> str:
+    return (
+        "\n".join(
+            f"{r['run']:40} {r['backend']:6} {r['state']:13} {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['launched_at'] or 0))}"
+            for r in rows
+        )
+        or "No runs yet."
     )
 
 
@@ -288,13 +260,10 @@ def logs(
     as_json: bool,
 ) -> None:
     """The last --tail lines of RUN's output, filtered. Fetches and exits; there is no follow mode."""
-    from trainward.runs.logs import parse_since, read_logs
-
-    query = LogQuery(parse_since(since) if since else None, search, source, timestamps)
-    given = {"since": since, "search": search, "source": source}
-    out = read_logs(Registry(), get_reader, run, tail=tail, query=query,
-                    filters={k: v for k, v in given.items() if v})  # fmt: skip
-    emit(asdict(out), as_json, "\n".join(out.lines) or f"(no output for {out.run})")
+    doc = documents.logs_document(
+        run, tail, since=since, search=search, source=source, timestamps=timestamps
+    )
+    emit(doc, as_json, "\n".join(doc["lines"]) or f"(no output for {doc['run']})")
 
 
 @click.command()
@@ -323,12 +292,11 @@ def wait(run: str, timeout: float, interval: float, until: str, as_json: bool) -
     Exits 0 when the run finished (or, with --until checkpoint, has a checkpoint), 1 when it
     ended otherwise or is still going at --timeout.
     """
-    s = wait_for(
-        status_reader(backend_of(run)),
-        run,
+    s = api.Run(Registry().resolve(run).run).wait(
         until=until,
         timeout=timeout,
         interval=interval,
+        check=False,
         progress=lambda st: note(f"{st.run}: {st.verdict} · {render.progress_line(st)}"),
     )
     text = f"{s.run}: {s.verdict} after {render.duration(s.timing.runtime_s)}"
@@ -361,17 +329,10 @@ def wait(run: str, timeout: float, interval: float, until: str, as_json: bool) -
 @json_option
 def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> None:
     """Download RUN's latest or best checkpoint, or a whole --folder, verified by size and sha256 (read-only on the remote)."""
-    rec = Registry().resolve(run)
+    r = api.Run(Registry().resolve(run).run)
     if folder:
-        with ProgressBar(f"pull {rec.run}/{folder}") as bar:
-            res = pull_folder(
-                get_reader(rec.backend),
-                rec.volume,
-                rec.run,
-                folder,
-                Path(to),
-                progress=bar.update,
-            )
+        with ProgressBar(f"pull {r.name}/{folder}") as bar:
+            res = r.pull(to=to, folder=folder, progress=bar.update)
         emit(
             res,
             as_json,
@@ -379,15 +340,8 @@ def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> No
             f"{res['verified_size_only']} by size only; sha256s recorded in {res['record']}",
         )
         return
-    with ProgressBar(f"pull {rec.run}/{which}") as bar:
-        result = pull_checkpoint(
-            get_reader(rec.backend),
-            rec.volume,
-            rec.run,
-            which,
-            Path(to),
-            progress=bar.update,
-        )
+    with ProgressBar(f"pull {r.name}/{which}") as bar:
+        result = r.pull(which, to=to, progress=bar.update)
     emit(result, as_json, lambda: render.render_pull(result))
 
 
@@ -397,6 +351,4 @@ def pull(run: str, which: str, to: str, folder: str | None, as_json: bool) -> No
 @json_option
 def stop(run: str, yes: bool, as_json: bool) -> None:
     """Stop RUN (the only destructive run action). Needs the exact run name and --yes."""
-    from trainward.runs.stopping import stop_run
-
-    emit(stop_run(Registry(), get_backend, run, yes=yes), as_json, f"stopped {run}")
+    emit(api.Run(run).stop(yes=yes), as_json, f"stopped {run}")

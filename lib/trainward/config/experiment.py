@@ -13,6 +13,7 @@
     wandb: {entity, project, mode: online|offline|disabled}
     targets: {"val_metric/action_change_acc": ">0.75"}
     price_per_hour: 3.73       # overrides the price table
+    alerts: {webhook_secret: slack, on: [failed, stale]}   # docs/alerts.md
 
 Relative paths (data.source, code_dir) resolve against the project root: the nearest
 ancestor of the config file holding pyproject.toml or .git.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +47,7 @@ from trainward.config.values import (
 from trainward.config.yamlsrc import load_yaml
 from trainward.core.paths import dataset_path
 from trainward.core.plugins import TrainerPlugin, trainer_plugin
+from trainward.core.states import ALERT_EVENTS, AlertEvent
 from trainward.errors import ConfigError
 
 
@@ -123,6 +126,33 @@ class Wandb:
     tags: list[str] = field(default_factory=list)
 
 
+def env_name(value: str) -> str:
+    if not _ENV_RE.match(value):
+        raise ValueError(f"invalid environment variable name {value!r}; e.g. SLACK_WEBHOOK_URL")
+    return value
+
+
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class Alerts:
+    """A webhook notification when a run ends or goes stale (trainward.runs.alerts). The URL
+    is a secret: the variable `webhook_env` of the secret `webhook_secret` (on Modal, a Modal
+    secret attached to the run; locally, the environment)."""
+
+    webhook_secret: str = cfield(check=check_name)
+    webhook_env: str = cfield("TRAINWARD_WEBHOOK_URL", check=env_name)
+    on: list[AlertEvent] = field(default_factory=lambda: list(ALERT_EVENTS))
+    format: Literal["slack", "json"] = "slack"  # slack: {"text": ...}; json: the whole alert
+    stale_after: int | str = cfield("10m", check=parse_duration)  # for the stale checks
+    watch_every: int | str = cfield("15m", check=parse_duration)  # the deployed app's check
+
+    @property
+    def secret(self) -> Secret:
+        return Secret(name=self.webhook_secret, required_keys=[self.webhook_env])
+
+
 @dataclass
 class Experiment:
     name: str = cfield(check=check_name)
@@ -144,6 +174,7 @@ class Experiment:
     silent_after: int | str = cfield("10m", check=lambda v: parse_duration(v, cap=None))
     price_per_hour: float | None = cfield(None, check=non_negative)
     code_dir: str | None = None
+    alerts: Alerts | None = None
     # Where the file came from (not part of the schema; set by the loader).
     source_file: str | None = field(default=None, metadata={"internal": True})
     root: str | None = field(default=None, metadata={"internal": True})
@@ -159,7 +190,19 @@ class Experiment:
 
     @property
     def secret_specs(self) -> list[Secret]:
-        return [s if isinstance(s, Secret) else Secret(name=s) for s in self.secrets]
+        """The secrets a run needs: `secrets:`, and the alerts' webhook secret (attached to
+        the run on Modal, checked in the environment locally)."""
+        specs = [s if isinstance(s, Secret) else Secret(name=s) for s in self.secrets]
+        if self.alerts is not None:
+            wanted = self.alerts.secret
+            same = next((s for s in specs if s.name == wanted.name), None)
+            if same is None:
+                specs.append(wanted)
+            elif wanted.required_keys[0] not in same.required_keys:
+                specs[specs.index(same)] = Secret(
+                    same.name, [*same.required_keys, *wanted.required_keys]
+                )
+        return specs
 
     @property
     def target_specs(self) -> dict[str, Target]:

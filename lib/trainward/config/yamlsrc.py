@@ -26,8 +26,8 @@ def _to_python(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], loader
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                key = str(key)
+            if not isinstance(key, str):  # a key as written: `on:` is "on", not YAML 1.1's True
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
             sub = (*path, key)
             lines[sub] = key_node.start_mark.line + 1
             if key in out:

@@ -5,6 +5,7 @@
     RegistryRecord one line of $TRAINWARD_HOME/runs.jsonl
     LaunchPlan     what `launch --dry-run` prints and `launch` records
     LedgerStatus   runs/<run>/status.json (a TypedDict: the trainer updates it in place)
+    AlertRecord    runs/<run>/alerts/<key>.json: one alert, claimed before it is sent
 
 Each frozen dataclass has `to_json()` (plain data for json.dumps) and `from_json(data)`.
 Every document carries `version`; a reader accepts any older version (missing fields take
@@ -22,7 +23,7 @@ import types
 import typing
 from typing import Any, Literal, TypedDict, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from trainward.core.states import ComputeStateName, LedgerState, RegistryState
+from trainward.core.states import AlertEvent, ComputeStateName, LedgerState, RegistryState
 from trainward.errors import ContractError
 
 JsonObject = dict[str, Any]
@@ -432,7 +433,30 @@ def ledger_status_to_json(status: LedgerStatus) -> JsonObject:
     return dict(status)
 
 
+# -- alerts ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertRecord(Document):
+    """runs/<run>/alerts/<key>.json on the run's volume: one alert. It is written (claimed)
+    before the webhook is called, so an event is sent at most once whoever notices it (the
+    worker, `trainward watch`, the deployed app's scheduled check), then rewritten with the
+    outcome. It never holds the webhook's URL."""
+
+    run: str
+    event: AlertEvent
+    key: str  # the file's name: the event, or `stale-<attempt>` (one stale alert per attempt)
+    version: int = 1
+    by: str | None = None  # who sent it: worker, watch, modal-watch
+    claimed_at: float | None = None
+    sent: bool = False
+    status: int | None = None  # the webhook's HTTP status
+    error: str | None = None
+    text: str | None = None
+
+
 __all__ = [
+    "AlertRecord",
     "BestMetric",
     "CheckpointEntry",
     "ComputeStateName",

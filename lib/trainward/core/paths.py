@@ -11,6 +11,7 @@
 
     <volume>/runs/<run>/                   a run's ledger (runs/ledger.py)
         run.json status.json metrics.jsonl events.jsonl checkpoints/
+        alerts/<key>.json                  alerts sent for the run (runs/alerts.py)
     <volume>/sweeps/<sweep>/               a sweep's state (sweep/controller.py)
         plan.json state.json results.json summary.md jobs/<job>.json
     <volume>/datasets/<dataset>/           the default data path
@@ -95,6 +96,11 @@ def run_path(run: str) -> str:
 def run_file(run: str, name: str) -> str:
     """A file of a run's ledger (`run.json`, `status.json`, ...), relative to the volume root."""
     return f"{run_path(run)}/{name}"
+
+
+def alert_path(run: str, key: str) -> str:
+    """`runs/<run>/alerts/<key>.json`: the record of one alert (key: an event, `stale-<n>`)."""
+    return f"{run_path(run)}/alerts/{key}.json"
 
 
 def checkpoint_path(run: str, name: str) -> str:

@@ -70,6 +70,17 @@ MemberState = Literal["pending", "launched", "finished", "failed", "stopped", "s
 TERMINAL_MEMBER: tuple[MemberState, ...] = ("finished", "failed", "stopped", "skipped")
 JobState = Literal["pending", "running", "done", "failed"]
 ValidationMode = Literal["round-robin", "held-out", "none"]
+#: What an alert can be sent for (`alerts.on` in an experiment; trainward.runs.alerts): a
+#: run's end (failed and preempted only once no retry follows) and a live run gone quiet.
+AlertEvent = Literal["finished", "failed", "preempted", "stopped", "timed-out", "stale"]
+ALERT_EVENTS: tuple[AlertEvent, ...] = (
+    "finished",
+    "failed",
+    "preempted",
+    "stopped",
+    "timed-out",
+    "stale",
+)
 
 EXIT_FINISHED = 0
 EXIT_FAILED = 1
@@ -117,6 +128,7 @@ def exit_meaning(code: int | None, *, stop_requested: bool = False) -> Exit:
 
 
 __all__ = [
+    "ALERT_EVENTS",
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_FINISHED",
@@ -124,6 +136,7 @@ __all__ = [
     "EXIT_RETRY",
     "EXIT_STOPPED",
     "EXIT_TIMED_OUT",
+    "AlertEvent",
     "Exit",
     "JobState",
     "LedgerState",

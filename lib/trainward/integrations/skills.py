@@ -5,10 +5,11 @@ install) reads them there; a wheel carries them as data files under
 `<prefix>/share/trainward/skills` (pyproject's `[tool.setuptools.data-files]`).
 
 `install` copies every skill into `<root>/.claude/skills/` (Claude Code) and
-`<root>/.agents/skills/` (other assistants), and merges the guard's PreToolUse hook into
-`<root>/.claude/settings.json`, where root is a project or the user's home. It keeps every
-other setting and hook, never adds the hook twice, writes nothing when all is current, and
-with `dry_run` only reports what it would change.
+`<root>/.agents/skills/` (other assistants), each SKILL.md stamped with this version (see
+`trainward.integrations.stamps`: a copy someone changed is kept unless `force`), and merges
+the guard's PreToolUse hook into `<root>/.claude/settings.json`, where root is a project or
+the user's home. It keeps every other setting and hook, never adds the hook twice, writes
+nothing when all is current, and with `dry_run` only reports what it would change.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import shlex
 import shutil
 import sys
 import sysconfig
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainward import __version__
 from trainward.core.fileio import atomic_write
 from trainward.errors import ConfigError, NotFound
 from trainward.guard import hookcommand
+from trainward.integrations import stamps
 
 SKILL_FILE = "SKILL.md"
 TARGETS = (".claude/skills", ".agents/skills")
@@ -200,35 +202,62 @@ def install(
     *,
     scope: str = "project",
     dry_run: bool = False,
+    force: bool = False,
     source: Path | None = None,
     command: str | None = None,
 ) -> dict[str, Any]:
-    """Copy the skills under `root` and merge the guard hook into its settings.json."""
+    """Copy the skills under `root`, stamped with this version (integrations/stamps.py), and
+    merge the guard hook into its settings.json. A skill someone changed is kept unless
+    `force`; one trainward installed earlier is updated."""
     skills = read_skills(source)
-    files = [
-        _sync_file(skill.path / rel, root / target / skill.name / rel, root, dry_run)
-        for target in TARGETS
-        for skill in skills
-        for rel in skill.files()
-    ]
+    files, kept = [], []
+    for target in TARGETS:
+        for skill in skills:
+            synced, state = _sync_skill(skill, root / target / skill.name, root, dry_run, force)
+            files += synced
+            if state == "customised" and not force:
+                kept.append(f"{target}/{skill.name}")
     settings = merge_settings(root / SETTINGS, command or hook_command(), dry_run=dry_run)
     settings["path"] = SETTINGS
-    changed = settings["action"] != "unchanged" or any(f["action"] != "unchanged" for f in files)
+    changed = settings["action"] != "unchanged" or any(
+        f["action"] not in ("unchanged", "kept") for f in files
+    )
     return {
         "scope": scope,
         "root": str(root),
         "source": str(skills[0].path.parent),
+        "version": __version__,
         "dry_run": dry_run,
         "changed": changed,
         "skills": [s.name for s in skills],
         "targets": list(TARGETS),
+        "kept": kept,
         "files": files,
         "settings": settings,
     }
 
 
-def _sync_file(src: Path, dest: Path, root: Path, dry_run: bool) -> dict[str, str]:
-    data = src.read_bytes()
+def _sync_skill(
+    skill: Skill, dest: Path, root: Path, dry_run: bool, force: bool
+) -> tuple[list[dict[str, str]], str]:
+    """Install one skill into `dest` (stamped), unless it is a copy someone changed."""
+    shipped = {rel.as_posix(): (skill.path / rel).read_bytes() for rel in skill.files()}
+    state = stamps.copy_state(dest, shipped, __version__)
+    if state == "customised" and not force:
+        return [
+            {"path": str((dest / rel).relative_to(root)), "action": "kept"} for rel in shipped
+        ], state
+    text = shipped[SKILL_FILE].decode("utf-8")
+    stamped = stamps.stamp(text, __version__, stamps.digest(shipped)).encode("utf-8")
+    return [
+        _sync_file(
+            skill.path / rel, dest / rel, stamped if rel == SKILL_FILE else data, root, dry_run
+        )
+        for rel, data in shipped.items()
+    ], state
+
+
+def _sync_file(src: Path, dest: Path, data: bytes, root: Path, dry_run: bool) -> dict[str, str]:
     old = dest.read_bytes() if dest.is_file() else None
     action = "unchanged" if old == data else "created" if old is None else "updated"
     if action != "unchanged" and not dry_run:
@@ -362,19 +391,11 @@ def list_skills(project: Path, home: Path, source: Path | None = None) -> dict[s
 
 
 def _state(skill: Skill, root: Path) -> str:
-    """`current` (identical in every target), `outdated` (present, differs) or `missing`."""
-    states = set()
-    for target in TARGETS:
-        dest = root / target / skill.name
-        if not (dest / SKILL_FILE).is_file():
-            states.add("missing")
-            continue
-        same = all(
-            (dest / rel).is_file() and (dest / rel).read_bytes() == (skill.path / rel).read_bytes()
-            for rel in skill.files()
-        )
-        states.add("current" if same else "outdated")
-    return next(s for s in ("missing", "outdated", "current") if s in states)
+    """`current` in every target, else the worst of `missing`, `customised` (changed by
+    someone: install keeps it), `outdated` (install updates it)."""
+    shipped = {rel.as_posix(): (skill.path / rel).read_bytes() for rel in skill.files()}
+    states = {stamps.copy_state(root / t / skill.name, shipped, __version__) for t in TARGETS}
+    return next(s for s in ("missing", "customised", "outdated", "current") if s in states)
 
 
 def _has_hook(root: Path) -> bool:
@@ -385,37 +406,3 @@ def _has_hook(root: Path) -> bool:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return False
-
-
-# -- rendering ---------------------------------------------------------------------------
-
-
-def render_install(result: dict[str, Any]) -> str:
-    root, settings = result["root"], result["settings"]
-    if not result["changed"]:
-        return (
-            f"Nothing to change: the {len(result['skills'])} skills and the guard hook are "
-            f"current in {root}."
-        )
-    verb = "Would install" if result["dry_run"] else "Installed"
-    lines = [f"{verb} {len(result['skills'])} skills ({', '.join(result['skills'])}) into {root}"]
-    for target in result["targets"]:
-        counts = Counter(f["action"] for f in result["files"] if f["path"].startswith(target))
-        lines.append(f"  {target}: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
-    lines.append(
-        f"  {settings['path']}: hook {settings['action']}: {settings['runs']}"
-        + (f"; {settings['note']}" if settings["note"] else "")
-    )
-    return "\n".join(lines)
-
-
-def render_list(result: dict[str, Any]) -> str:
-    lines = [f"Skills in {result['source']}:"]
-    for s in result["skills"]:
-        where = ", ".join(f"{k} {v}" for k, v in s["installed"].items())
-        lines.append(f"  {s['name']:16} ({where})")
-    yes = {True: "yes", False: "no"}
-    lines.append(
-        f"Guard hook: project {yes[result['hook']['project']]}, user {yes[result['hook']['user']]}"
-    )
-    return "\n".join(lines)

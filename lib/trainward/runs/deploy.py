@@ -10,11 +10,15 @@ keys that differ, and the plan notes when the project's git revision moved since
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from trainward.config.experiment import Experiment
+from trainward.config.values import parse_duration
 from trainward.core import jsonl, paths
 from trainward.errors import NotFound, UsageError
 
@@ -62,3 +66,28 @@ def check_launchable(
             hint=f"redeploy: trainward deploy {exp.source_file or 'CONFIG'}, or launch without --deployed",
         )
     return rec
+
+
+def watch_seconds(exp: Experiment) -> int | None:
+    """How often the deployed app checks its volume for stale runs: `alerts.watch_every` of an
+    experiment with alerts that include `stale`; None: no scheduled check."""
+    alerts = exp.alerts
+    if alerts is None or "stale" not in alerts.on:
+        return None
+    return parse_duration(alerts.watch_every)
+
+
+@contextmanager
+def watch_declared(exp: Experiment) -> Iterator[int | None]:
+    """While deploying: TRAINWARD_MODAL_WATCH_S, from which scripts/modal_train.py declares
+    the scheduled stale-run check (and bakes it into the image, so containers agree)."""
+    seconds = watch_seconds(exp)
+    old = os.environ.pop("TRAINWARD_MODAL_WATCH_S", None)
+    if seconds:
+        os.environ["TRAINWARD_MODAL_WATCH_S"] = str(seconds)
+    try:
+        yield seconds
+    finally:
+        os.environ.pop("TRAINWARD_MODAL_WATCH_S", None)
+        if old is not None:
+            os.environ["TRAINWARD_MODAL_WATCH_S"] = old

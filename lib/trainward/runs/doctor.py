@@ -11,6 +11,7 @@ from trainward import __version__
 from trainward.backends.base import Check, ReadOnlyBackend
 from trainward.config.experiment import Experiment, load_experiment
 from trainward.core import paths
+from trainward.core.extras import install_hint
 from trainward.errors import EXIT_OK, ConfigError, TrainwardError
 
 
@@ -33,21 +34,19 @@ def local_checks(backend: str, exp: Experiment | None) -> list[Check]:
             None if sys.version_info >= (3, 11) else "install Python 3.11 or newer",
         )
     ]
-    out.append(Check("trainward", True, f"{__version__} at {Path(__file__).parent}"))
+    out.append(Check("trainward", True, f"{__version__} at {Path(__file__).parents[1]}"))
     if exp is None or exp.entry.kind == "builtin":
         out.append(
             _package(
                 "torch",
                 "the built-in trainer needs it",
-                "pip install -c constraints.txt -e '.[train]'",
+                install_hint("train"),
             )
         )
     if backend == "modal":
-        out.append(
-            _package("modal", "the Modal backend needs it", "pip install -c constraints.txt -e .")
-        )
+        out.append(_package("modal", "the Modal backend needs it", install_hint()))
     if exp is not None and exp.wandb.mode != "disabled":
-        out.append(_package("wandb", "W&B logging needs it", "pip install -c constraints.txt -e ."))
+        out.append(_package("wandb", "W&B logging needs it", install_hint()))
     return out
 
 
@@ -90,16 +89,21 @@ def run_doctor(backend_name: str | None, config: str | None, reader_for: Any) ->
             checks.append(Check("config", False, err.message, err.hint or "fix the file", code=2))
     name = backend_name or (exp.backend if exp else "local")
     checks += local_checks(name, exp)
-    checks.append(Check("home", True, str(paths.home())))
+    remote: list[Check] = []
     try:
         reader = reader_for(name)
-        checks += reader.checks(
+        remote = reader.checks(
             volume=exp.volume if exp else None, secrets=exp.secret_specs if exp else ()
         )
-        if exp is not None and all(c.ok for c in checks if c.code == 5):
-            checks.append(data_check(exp, reader))
+        if exp is not None and all(c.ok for c in checks + remote if c.code == 5):
+            remote.append(data_check(exp, reader))
     except TrainwardError as err:
-        checks.append(Check(f"backend:{name}", False, err.message, err.hint, code=err.exit_code))
+        remote.append(Check(f"backend:{name}", False, err.message, err.hint, code=err.exit_code))
+    # The state directory is listed once: the backend's own check (the local backend checks
+    # that it is writable) stands in for the plain one.
+    if not any(c.name == "home" for c in remote):
+        checks.append(Check("home", True, str(paths.home())))
+    checks += remote
     failing = [c for c in checks if not c.ok and c.level == "error"]
     code = max((c.code for c in failing), default=EXIT_OK)
     return {

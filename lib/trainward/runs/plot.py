@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trainward.backends.base import ReadOnlyBackend
+from trainward.core.extras import install_hint
 from trainward.errors import UsageError
 from trainward.runs.ledger import LedgerReader
 from trainward.runs.status import RunStatus
@@ -29,9 +30,7 @@ def plot_run(status: RunStatus, reader: ReadOnlyBackend, path: Path) -> str:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError(
-            "--plot needs matplotlib", hint="pip install -c constraints.txt -e '.[plot]'"
-        ) from None
+        raise UsageError("--plot needs matplotlib", hint=install_hint("plot")) from None
     batch: list[dict[str, Any]] = []
     if status.volume:
         batch = sample(

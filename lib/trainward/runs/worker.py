@@ -39,6 +39,7 @@ from trainward.core.states import (
     exit_meaning,
 )
 from trainward.errors import CommandFailed, TrainwardError, UsageError
+from trainward.runs.alerts import notify_outcome
 from trainward.runs.checkpoints import resume_point
 from trainward.runs.context import ENV_VOLUME_ROOT, RunContext
 from trainward.runs.ledger import LedgerWriter
@@ -182,7 +183,9 @@ def enforce_max_runtime(ctx: RunContext, clock: Callable[[], float] = time.time)
 
     def force() -> None:
         print("[trainward] max_runtime grace is over; ending the attempt", flush=True)
-        _reattach(ctx).timed_out("reached resources.max_runtime (did not stop within the grace)")
+        ctx.ledger = _reattach(ctx)
+        ctx.ledger.timed_out("reached resources.max_runtime (did not stop within the grace)")
+        notify_outcome(ctx, EXIT_TIMED_OUT)
         os._exit(EXIT_TIMED_OUT)
 
     def ask() -> None:
@@ -216,6 +219,7 @@ def run_attempt(
     )
     code, result = execute(ctx)
     ctx.ledger = LedgerWriter.attach(ctx.run_dir)  # what is on disk now, whoever wrote it
+    notify_outcome(ctx, code)  # the run's end, to its alerts webhook (runs/alerts.py)
     print(
         f"[trainward] run {ctx.run} attempt {ctx.attempt} ended with {code} after {time.time() - started:.1f} s",
         flush=True,
