@@ -11,7 +11,7 @@ receive nothing else, so a read path cannot write by construction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -115,6 +115,9 @@ class LaunchSpec:
     secrets: tuple[SecretRef, ...] = ()
     code_dir: Path | None = None
     deployed_app: str | None = None  # Modal: spawn from this deployed app instead of a new one
+    # An adopted Modal function (`entrypoint: {modal_function: ...}`): its keyword arguments
+    # come from `worker_spec.args`, and these variables (the run's identity) reach it.
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def timeout_s(self) -> int:

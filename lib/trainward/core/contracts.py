@@ -317,6 +317,9 @@ class CheckpointEntry(TypedDict, total=False):
     sha256: str
     size: int
     time: float
+    kind: str  # "file" or "folder" (a folder is verified through its manifest)
+    files: int  # a folder's file count
+    by: str  # who indexed it: "watcher" (trainward watching the program), else the program
 
 
 class BestMetric(TypedDict, total=False):

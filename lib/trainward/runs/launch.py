@@ -9,12 +9,15 @@ a half-registered run: readers resolve a dead launcher's claim against the backe
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import secrets
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from trainward.backends.base import Backend, LaunchSpec, ReadOnly, ReadOnlyBackend
 from trainward.config.experiment import Experiment, config_differences, config_hash
@@ -32,7 +35,13 @@ from trainward.core.contracts import (
     WandbIdentity,
     WorkerSpec,
 )
-from trainward.core.paths import checkpoint_path, parse_checkpoint_ref, run_path
+from trainward.core.paths import (
+    RUN_FILE,
+    checkpoint_path,
+    parse_checkpoint_ref,
+    run_file,
+    run_path,
+)
 from trainward.core.retry import with_backoff
 from trainward.core.signals import HeldSignals
 from trainward.core.states import LAUNCHED, NOT_LAUNCHED
@@ -46,7 +55,7 @@ from trainward.errors import (
     TrainwardError,
     UsageError,
 )
-from trainward.runs import environment, pricing
+from trainward.runs import adopted, environment, pricing
 from trainward.runs.ledger import LedgerReader
 from trainward.runs.registry import Registry
 
@@ -200,8 +209,13 @@ def _resume_plan(req: LaunchRequest, run: str, reader: ReadOnlyBackend | None) -
         return None
     src_run, ckpt = parse_checkpoint_ref(req.resume)
     if "/" not in req.resume.strip("/") and reader is not None:
-        st = LedgerReader(reader, req.experiment.volume, src_run).status() or {}
-        latest = (st.get("checkpoints") or {}).get("latest")
+        volume = req.experiment.volume
+        ledger = LedgerReader(reader, volume, src_run)
+        st = ledger.status()
+        info = ledger.run_info() if st is None else None
+        if info is not None and adopted.is_adopted(info.config):
+            st = adopted.observe(reader, volume, src_run, info, None, time.time())
+        latest = ((st or {}).get("checkpoints") or {}).get("latest")
         if latest and latest.get("path"):
             ckpt = f"{run_path(src_run)}/{latest['path']}"
     return ResumePlan(from_run=src_run, checkpoint=ckpt, same_run=src_run == run)
@@ -231,6 +245,10 @@ def plan_launch(
     live = reader.live_rates() if reader is not None else None
     expected = expected_seconds(exp, registry, reader, config_hash=req.config_hash)
     resources = _resources(req)
+    entrypoint: JsonObject | str = exp.entry.to_plain()
+    if exp.entry.kind == "modal_function":
+        entrypoint, size = _adopted_plan(req)
+        resources = dataclasses.replace(resources, **size)
     plugin = exp.plugin
     plan = LaunchPlan(
         run=run,
@@ -241,9 +259,13 @@ def plan_launch(
         config_hash=req.config_hash,
         overrides=req.overrides_json(),
         args=req.args,
-        entrypoint=exp.entry.to_plain(),
+        entrypoint=entrypoint,
         trainer={k: getattr(exp.train, k) for k in plugin.summary_keys} if plugin else {},
-        environment=environment.plan(exp),
+        environment=(
+            {"image": f"your app's own ({exp.entry.modal_file})"}
+            if exp.entry.kind == "modal_function"
+            else environment.plan(exp)
+        ),
         resources=resources,
         volume=exp.volume,
         data=_data_plan(exp, reader),
@@ -268,6 +290,25 @@ def plan_launch(
         _check_resume(plan, reader, exp.volume)
         _check_resume_config(exp, plan, reader)
     return plan
+
+
+def _adopted_plan(req: LaunchRequest) -> tuple[JsonObject, dict[str, Any]]:
+    """An adopted Modal function, loaded here (no remote call) so a wrong file, function or
+    argument fails before anything is claimed: the entrypoint as the plan shows it (with the
+    keyword arguments), and the size its decorator declares (gpu, cpu, memory), which the
+    cost estimate uses instead of the config's."""
+    exp = req.experiment
+    if exp.backend != "modal":
+        raise UsageError(
+            f"entrypoint modal_function ({exp.entry.target}) runs in your own Modal app",
+            hint="launch it with --backend modal (or backend: modal in the config)",
+        )
+    from trainward.backends.modal import adopt
+
+    function = adopt.load(exp.entry.target or "", str(exp.code_path))
+    args = adopted.call_args(req.args, req.run(), exp.volume, None)
+    kwargs = adopt.call_kwargs(function, args)
+    return {"modal_function": exp.entry.target, "kwargs": kwargs}, adopt.declared_size(function)
 
 
 def _deployed_plan(req: LaunchRequest, timeout_s: int) -> DeployedPlan:
@@ -424,15 +465,34 @@ def worker_spec(
 
 
 def launch_spec(req: LaunchRequest, plan: LaunchPlan, spec: WorkerSpec) -> LaunchSpec:
+    exp, env = req.experiment, {}
+    if exp.entry.kind == "modal_function":  # no worker: the arguments and identity go to it
+        resume = plan.resume.checkpoint if plan.resume else None
+        spec = spec.replace(args=adopted.call_args(plan.args, plan.run, plan.volume, resume))
+        env = adopted.identity_env(plan.run, plan.volume, spec.run_info, exp.wandb, resume)
     return LaunchSpec(
         run=plan.run,
         volume=plan.volume,
         worker_spec=spec,
         resources=plan.resources,
         secrets=plan.secrets,
-        code_dir=req.experiment.code_path,
+        code_dir=exp.code_path,
         deployed_app=plan.deployed.app if plan.deployed else None,
+        env=env,
     )
+
+
+def _record_adopted(backend: Backend, spec: WorkerSpec, note: Callable[[str], None]) -> None:
+    """An adopted function has no worker to write run.json: the launcher writes it once the
+    call exists, so status knows the run's config, metrics, targets and price."""
+    path = run_file(spec.run, RUN_FILE)
+    try:
+        backend.write_file(
+            spec.volume, path, json.dumps(spec.run_info.to_json(), indent=2, default=str).encode()
+        )
+    except TrainwardError as err:
+        note(f"the run started, but {path} could not be written ({err.message}); "
+             "status shows less about it until it is")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -502,6 +562,8 @@ def launch(
         spec = worker_spec(req, plan, launch_token=record.launch_id)
         handle = backend.launch(launch_spec(req, plan, spec), on_spawn=held.hold)
         record = registry.update(record, state=LAUNCHED, ids=handle.ids)
+        if exp.entry.kind == "modal_function":
+            _record_adopted(backend, spec, note)
     except BaseException as err:
         reason = err.message if isinstance(err, TrainwardError) else f"{type(err).__name__}: {err}"
         if isinstance(err, KeyboardInterrupt):

@@ -45,16 +45,24 @@ class Price:
         return asdict(self)
 
 
-def price_for(exp: Experiment, backend: str, live_rates: dict[str, float] | None = None) -> Price:
-    """The hourly price of one run of `exp` on `backend`."""
-    gpu = exp.resources.gpu
+def price_for(
+    exp: Experiment,
+    backend: str,
+    live_rates: dict[str, float] | None = None,
+    resources: ResourcePlan | None = None,
+) -> Price:
+    """The hourly price of one run of `exp` on `backend` (at `resources`' size when given:
+    an adopted Modal function's own decorator decides it)."""
+    gpu = resources.gpu if resources else exp.resources.gpu
+    cpu = resources.cpu if resources else exp.resources.cpu
+    memory = resources.memory_mb if resources else exp.resources.memory
     if exp.price_per_hour is not None:
         return Price(exp.price_per_hour, "config", gpu)
     if backend == "local":
         return Price(0.0, "local (your own machine)", gpu)
     live = live_rates or {}
     cpu_rate, mem_rate = live.get("cpu", CPU_CORE_PER_HOUR), live.get("memory", MEMORY_GIB_PER_HOUR)
-    base = exp.resources.cpu * cpu_rate + exp.resources.memory / 1024 * mem_rate
+    base = cpu * cpu_rate + memory / 1024 * mem_rate
     if not gpu:
         source = "modal-billing-rates" if "cpu" in live else f"table ({TABLE_DATE})"
         return Price(round(base, 4), f"{source}, CPU only", None)
@@ -107,7 +115,7 @@ def estimate(
     known, else None. The worst case is every attempt at its timeout, or the run's
     max_runtime when that is shorter.
     """
-    price = price_for(exp, backend, live_rates)
+    price = price_for(exp, backend, live_rates, resources)
     timeout = resources.timeout_s if resources else exp.timeout_s
     attempts = exp.resources.retries + 1
     worst = timeout * attempts
@@ -125,6 +133,6 @@ def estimate(
         expected_usd=cost(price, expected_s),
         max_usd_per_attempt=cost(price, timeout),
         max_usd=cost(price, worst),
-        max_gpu_hours=round(gpu_hours(exp, worst), 3),
+        max_gpu_hours=round(gpu_count(price.gpu) * worst / 3600.0, 3),
         basis="expected from an earlier run of this config" if expected_s else basis,
     )

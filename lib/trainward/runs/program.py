@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, Any
 
+from trainward.config.experiment import Wandb
+from trainward.core.contracts import RunInfo
 from trainward.errors import CommandFailed
 from trainward.runs.checkpoints import CheckpointWatcher
 from trainward.runs.context import RunContext
@@ -65,11 +67,14 @@ def expand(argv: list[str], values: dict[str, str]) -> list[str]:
 
 def wandb_env(ctx: RunContext) -> dict[str, str]:
     """What the program's own `wandb.init()` reads, so it logs to the run trainward records."""
-    info, wb = ctx.spec.run_info, ctx.experiment.wandb
+    return wandb_env_of(ctx.spec.run_info, ctx.experiment.wandb, ctx.run)
+
+
+def wandb_env_of(info: RunInfo, wb: Wandb, run: str) -> dict[str, str]:
     if wb.mode == "disabled" or info.wandb is None:
         return {}
     env = {"WANDB_RUN_ID": info.wandb.id or "", "WANDB_RESUME": "allow", "WANDB_MODE": wb.mode,
-           "WANDB_NAME": ctx.run, "WANDB_PROJECT": wb.project or ""}  # fmt: skip
+           "WANDB_NAME": run, "WANDB_PROJECT": wb.project or ""}  # fmt: skip
     if wb.entity:
         env["WANDB_ENTITY"] = wb.entity
     if wb.tags:

@@ -26,6 +26,7 @@ from trainward.core.fileio import atomic_write, sha256_bytes, sha256_file
 from trainward.core.paths import run_path
 from trainward.data.manifest import MANIFEST, FileInfo, ManifestError, loads, safe_path
 from trainward.errors import IntegrityError, NotFound, UsageError
+from trainward.runs import adopted
 from trainward.runs.ledger import LedgerReader
 
 CHUNK = 1 << 20
@@ -33,7 +34,11 @@ PULL_RECORD = ".trainward-pull.json"
 
 
 def checkpoint_entry(reader: ReadOnlyBackend, volume: str, run: str, which: str) -> dict[str, Any]:
-    st = LedgerReader(reader, volume, run).status()
+    ledger = LedgerReader(reader, volume, run)
+    st = ledger.status()
+    info = ledger.run_info() if st is None else None
+    if info is not None and adopted.is_adopted(info.config):  # its files, by size
+        st = adopted.observe(reader, volume, run, info, None, time.time())
     if st is None:
         raise NotFound(
             f"run '{run}' has no ledger on volume '{volume}'",
@@ -121,6 +126,7 @@ def pull_checkpoint(
         entry = checkpoint_entry(reader, volume, run, which)
         if entry.get("kind") == "folder":
             return _pull_folder_checkpoint(reader, volume, run, which, entry, to, progress)
+        against = "the ledger" if entry.get("sha256") else "the volume's listing (size only)"
         remote = f"{run_path(run)}/{entry['path']}"
         try:
             result = download_verified(
@@ -129,12 +135,14 @@ def pull_checkpoint(
                 remote,
                 dest,
                 size=int(entry["size"]),
-                sha256=entry["sha256"],
+                sha256=entry.get("sha256"),
                 progress=progress,
+                against=against,
             )
         except IntegrityError:
             fresh = checkpoint_entry(reader, volume, run, which)
-            if attempt == 2 or fresh.get("sha256") == entry.get("sha256"):
+            same = ("sha256", "size", "time", "path")
+            if attempt == 2 or all(fresh.get(k) == entry.get(k) for k in same):
                 raise
             continue  # the running job wrote a newer checkpoint during the download
         return {
@@ -144,6 +152,7 @@ def pull_checkpoint(
             "epoch": entry.get("epoch"),
             "remote": remote,
             "verified": True,
+            "verified_by": "sha256" if entry.get("sha256") else "size",
             **result,
         }
     raise AssertionError("unreachable")
@@ -159,11 +168,11 @@ def _pull_folder_checkpoint(
     progress: Progress | None,
 ) -> dict[str, Any]:
     manifest = f"{run_path(run)}/{entry['path']}/{MANIFEST}"
-    digest = sha256_bytes(reader.read_file(volume, manifest))
+    digest = sha256_bytes(reader.read_file(volume, manifest)) if entry.get("sha256") else None
     if digest != entry.get("sha256"):
         raise IntegrityError(
             f"checkpoint {entry['path']} of run '{run}' no longer matches the ledger "
-            f"(manifest sha256 {digest[:12]} vs {str(entry.get('sha256'))[:12]})",
+            f"(manifest sha256 {(digest or '')[:12]} vs {str(entry.get('sha256'))[:12]})",
             hint="nothing was downloaded; if the run is still writing it, pull again in a moment",
         )
     dest = to / f"{run}-{which}"

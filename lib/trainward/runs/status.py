@@ -26,6 +26,7 @@ from trainward.core.contracts import (
 from trainward.core.paths import run_file, sweep_file
 from trainward.core.states import LAUNCHED, NOT_LAUNCHED
 from trainward.errors import NotFound, RemoteUnavailable, RunNotFound, TrainwardError, UsageError
+from trainward.runs import adopted
 from trainward.runs.context import STOP_MARKER
 from trainward.runs.ledger import LedgerReader
 from trainward.runs.registry import Registry
@@ -154,12 +155,20 @@ class StatusReader:
         if rec.sweep and not ({"function_call_id", "pid"} & set(ids)):
             ids.update(self._sweep_member_ids(rec))
         compute, compute_ok, st, info, ledger_ok = self._read_both(rec, ids, out)
+        adopted_run = info is not None and not st and adopted.is_adopted(info.config)
+        if adopted_run and info is not None:
+            st = adopted.observe(self.backend, rec.volume, rec.run, info, compute, now)
+            out.notes.append(
+                adopted.note(rec.volume, rec.run, info.wandb.mode if info.wandb else None)
+            )
         if st.get("ended_at") and (rec.launched_at or 0) > (st.get("ended_at") or 0):
             # A relaunch (--resume of this run) whose first attempt has not started yet:
             # the ledger still describes the previous launch.
             st = {**st, "state": "pending", "ended_at": None}
         self._fill(out, st, info, compute, now, readable=(compute_ok, ledger_ok))
-        self._join_tracker(out, info, rec, st)
+        if adopted_run:
+            out.metrics_source = None
+        self._join_tracker(out, info, rec, st, adopted_run=adopted_run)
         return out
 
     def _ids_of(self, rec: RegistryRecord) -> dict[str, Any] | None:
@@ -299,7 +308,13 @@ class StatusReader:
             out.links["modal"] = compute.detail["dashboard_url"]
 
     def _join_tracker(
-        self, out: RunStatus, info: RunInfo | None, rec: RegistryRecord, st: LedgerStatus
+        self,
+        out: RunStatus,
+        info: RunInfo | None,
+        rec: RegistryRecord,
+        st: LedgerStatus,
+        *,
+        adopted_run: bool = False,
     ) -> None:
         tracker = st.get("tracker") or {}
         wb = (info.wandb if info else None) or rec.wandb
@@ -315,6 +330,9 @@ class StatusReader:
             out.notes.append(f"W&B unavailable ({err.message}); showing the ledger")
             return
         stale = self._stale_after(info)
+        if adopted_run and info is not None:
+            adopted.join_tracker(out, tr, info, stale_after=stale, now=self.clock())
+            return
         apply_tracker(out, tr, has_ledger=bool(st), stale_after=stale, now=self.clock())
 
 

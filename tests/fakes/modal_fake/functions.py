@@ -53,7 +53,11 @@ def app_layout(fake: Fake, app_id: str) -> api_pb2.AppLayout:
     """Function ids and handle metadata for every object the app's functions use."""
     state = fake.state
     app = state.apps[app_id]
-    funcs = [f for f in state.functions.values() if f.app_id == app_id and f.definition]
+    funcs = [
+        f
+        for f in state.functions.values()
+        if f.app_id == app_id and f.definition and not f.variant_of
+    ]
     objects: dict[str, api_pb2.Object] = {}
     for rec in funcs:
         objects[rec.function_id] = api_pb2.Object(
@@ -76,6 +80,22 @@ def _object(fake: Fake, object_id: str) -> api_pb2.Object:
             object_id=object_id, mount_handle_metadata=api_pb2.MountHandleMetadata()
         )
     return api_pb2.Object(object_id=object_id)
+
+
+def apply_options(fn: api_pb2.Function, opts: api_pb2.FunctionOptions) -> None:
+    """Replace what a FunctionOptions replaces, as the server does for a variant."""
+    if opts.replace_secret_ids:
+        del fn.secret_ids[:]
+        fn.secret_ids.extend(opts.secret_ids)
+    if opts.replace_volume_mounts:
+        del fn.volume_mounts[:]
+        fn.volume_mounts.extend(opts.volume_mounts)
+    if opts.HasField("resources"):
+        fn.resources.MergeFrom(opts.resources)
+    if opts.HasField("retry_policy"):
+        fn.retry_policy.CopyFrom(opts.retry_policy)
+    if opts.HasField("timeout_secs"):
+        fn.timeout_secs = opts.timeout_secs
 
 
 class FunctionService:
@@ -138,6 +158,27 @@ class FunctionService:
             rec.definition = (data or wrap_function(fn)).SerializeToString()
         state.touch()
         return rec
+
+    async def FunctionBindParams(
+        self, req: api_pb2.FunctionBindParamsRequest, ctx: CallContext
+    ) -> api_pb2.FunctionBindParamsResponse:
+        """`Function.with_options(...)`: a variant of a function with its options replaced
+        (secrets, volumes, resources, retries, timeout), as a function of its own whose inputs
+        run with them. Parameters of a class are not served (nothing here binds them)."""
+        if req.serialized_params:
+            raise GRPCError(Status.UNIMPLEMENTED, "the fake does not bind class parameters")
+        base = self._function(req.function_id)
+        fn = api_pb2.Function()
+        fn.CopyFrom(function_def(base))
+        apply_options(fn, req.function_options)
+        rec = FunctionRecord(new_id("fu"), base.app_id, base.tag, new_id("de"))
+        rec.definition = wrap_function(fn).SerializeToString()
+        rec.variant_of = base.function_id
+        self.fake.state.functions[rec.function_id] = rec
+        self.fake.state.touch()
+        return api_pb2.FunctionBindParamsResponse(
+            bound_function_id=rec.function_id, handle_metadata=handle_metadata(rec)
+        )
 
     async def FunctionGet(
         self, req: api_pb2.FunctionGetRequest, ctx: CallContext

@@ -5,7 +5,9 @@ A container is ``python -m modal._container_entrypoint`` on the fake's own inter
 serialized ``ContainerArguments`` file, the fake's gRPC URL and a per-task token (sent back as a
 header so container RPCs are tied to their task). The function's mounts are written under
 ``<state-dir>/tasks/<ta-id>/fs`` and it runs in ``fs/root`` (``/root`` on Modal). Volumes are
-not mounted: ``MODAL_FAKE_MOUNTS`` maps each mount path to the volume's host directory.
+not mounted: ``MODAL_FAKE_MOUNTS`` maps each mount path to the volume's host directory, and
+``fsview.py`` (run before Modal's entrypoint) redirects Python file access under each mount
+path there, so code written for Modal opens ``/vol/...`` unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from .ids import new_id, new_token
 from .logs import STDERR, STDOUT
 from .router import TASK_TOKEN_HEADER
 from .state import DONE, PENDING, RUNNING, AppRecord, CallRecord, InputRecord, TaskRecord
+
+FSVIEW = Path(__file__).with_name("fsview.py")
 
 if TYPE_CHECKING:
     from .context import Fake
@@ -102,8 +106,7 @@ class Runner:
             args_path.write_bytes(args.SerializeToString())
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "modal._container_entrypoint",
+                str(FSVIEW),  # the mounts as the function sees them, then Modal's entrypoint
                 cwd=workdir,
                 env=self._env(task, fn, args_path, workdir),
                 stdin=asyncio.subprocess.DEVNULL,

@@ -47,6 +47,7 @@ class FunctionRecord:
     tag: str
     definition_id: str
     definition: bytes = b""  # serialized api_pb2.Function; empty until FunctionCreate
+    variant_of: str = ""  # FunctionBindParams: the function this one is a variant of
 
 
 @dataclass

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from trainward.backends.base import Check, ComputeState, LaunchSpec, LogQuery, RunHandle
+from trainward.backends.modal import adopt
 from trainward.backends.modal.apps import TAG_HASH, TAG_LAUNCH, TAG_RUN, App, ModalApps
 from trainward.backends.modal.support import (
     TOKEN_FIX,
@@ -129,8 +130,7 @@ class ModalBackend(ModalApps):
         except RemoteUnavailable as err:
             err.details["before_app"] = True
             raise
-        decl = declaration_of(spec, experiment_name=spec.worker_spec.experiment["name"])
-        module = self._load_declarations(decl)
+        app, spawn = self._app_and_spawn(spec)
         info = spec.worker_spec.run_info
         tags = {
             TAG_RUN: spec.run,
@@ -139,18 +139,30 @@ class ModalBackend(ModalApps):
         }
         ids: dict[str, Any] = {"app_name": spec.run}
         try:
-            with module.app.run(detach=True, name=spec.run):
-                ids["app_id"] = module.app.app_id
-                module.app.set_tags(tags)
+            with app.run(detach=True, name=spec.run):
+                ids["app_id"] = app.app_id
+                app.set_tags(tags)
                 self.first_claimant(spec.run, ids["app_id"])
                 on_spawn()
-                call = module.run_spec.spawn(spec.worker_spec.to_json())
-                ids["function_call_id"] = call.object_id
-                ids["dashboard_url"] = module.app.get_dashboard_url()
+                ids["function_call_id"] = spawn().object_id
+                ids["dashboard_url"] = app.get_dashboard_url()
         except BaseException as err:
             self._unwind(spec.run, ids, err)
-            raise self._launch_error(spec.run, ids, module, err) from None
+            raise self._launch_error(spec.run, ids, app, err) from None
         return RunHandle(self.name, spec.run, ids)
+
+    def _app_and_spawn(self, spec: LaunchSpec) -> tuple[Any, Callable[[], Any]]:
+        """The app to run and how to spawn the run in it: trainward's worker (`run_spec`), or
+        an adopted function of your own app with its keyword arguments and the run's identity."""
+        entry = spec.worker_spec.experiment.get("entrypoint")
+        if isinstance(entry, dict) and "modal_function" in entry:
+            adopted = adopt.load(entry["modal_function"], str(spec.code_dir or "."))
+            kwargs = adopt.call_kwargs(adopted, spec.worker_spec.args)
+            function = adopt.with_identity(adopted, spec.env)
+            return adopted.app, lambda: function.spawn(**kwargs)
+        decl = declaration_of(spec, experiment_name=spec.worker_spec.experiment["name"])
+        module = self._load_declarations(decl)
+        return module.app, lambda: module.run_spec.spawn(spec.worker_spec.to_json())
 
     def _unwind(self, run: str, ids: dict[str, Any], err: BaseException) -> None:
         """A launch that failed after its app existed but before its spawn leaves no app behind."""
@@ -161,14 +173,14 @@ class ModalBackend(ModalApps):
                 pass  # Modal stops an app whose client is gone; the error below says what failed
 
     def _launch_error(
-        self, run: str, ids: dict[str, Any], module: Any, err: BaseException
+        self, run: str, ids: dict[str, Any], app: Any, err: BaseException
     ) -> BaseException:
         if isinstance(err, (TrainwardError, KeyboardInterrupt, SystemExit)):
             return err
         translated = self._translate(err, f"launching {run}")
         if isinstance(translated, TrainwardError):
             translated.details["before_app"] = not (
-                ids.get("app_id") or getattr(module.app, "app_id", None)
+                ids.get("app_id") or getattr(app, "app_id", None)
             )
         return translated
 
